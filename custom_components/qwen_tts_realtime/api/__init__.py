@@ -1,0 +1,74 @@
+"""Async client for Alibaba Cloud DashScope Qwen-TTS-Realtime and voice enrollment.
+
+Pure asyncio + aiohttp; it knows nothing of Home Assistant and could ship as a library.
+"""
+
+from .audio import pcm_to_wav, wav_header
+from .catalog import (
+    CATALOG_VERSION,
+    CLONING_MODELS,
+    DEFAULT_MODEL,
+    DEFAULT_VOICE,
+    LANGUAGE_TYPES,
+    MODELS,
+    ModelInfo,
+    SystemVoice,
+    VoiceKind,
+    get_model,
+    language_type_for,
+    models_for_region,
+)
+from .client import QwenTtsClient
+from .endpoints import Endpoint, Region
+from .enrollment import EnrolledVoice, audio_data_uri
+from .errors import (
+    QwenTtsApiError,
+    QwenTtsAudioRejectedError,
+    QwenTtsAuthError,
+    QwenTtsConnectionError,
+    QwenTtsError,
+    QwenTtsProtocolError,
+    QwenTtsQuotaError,
+    QwenTtsRateLimitError,
+    QwenTtsTimeoutError,
+    QwenTtsValidationError,
+    QwenTtsVoiceNotFoundError,
+)
+from .realtime import SessionStats, Timeouts
+from .session_config import SessionConfig
+
+__all__ = [
+    "CATALOG_VERSION",
+    "CLONING_MODELS",
+    "DEFAULT_MODEL",
+    "DEFAULT_VOICE",
+    "LANGUAGE_TYPES",
+    "MODELS",
+    "Endpoint",
+    "EnrolledVoice",
+    "ModelInfo",
+    "QwenTtsApiError",
+    "QwenTtsAudioRejectedError",
+    "QwenTtsAuthError",
+    "QwenTtsClient",
+    "QwenTtsConnectionError",
+    "QwenTtsError",
+    "QwenTtsProtocolError",
+    "QwenTtsQuotaError",
+    "QwenTtsRateLimitError",
+    "QwenTtsTimeoutError",
+    "QwenTtsValidationError",
+    "QwenTtsVoiceNotFoundError",
+    "Region",
+    "SessionConfig",
+    "SessionStats",
+    "SystemVoice",
+    "Timeouts",
+    "VoiceKind",
+    "audio_data_uri",
+    "get_model",
+    "language_type_for",
+    "models_for_region",
+    "pcm_to_wav",
+    "wav_header",
+]

@@ -1,0 +1,36 @@
+"""WAV framing for the raw PCM the service streams (16-bit little-endian mono)."""
+
+import struct
+
+SAMPLE_WIDTH = 2
+CHANNELS = 1
+# Size fields of a WAV stream whose length is not known yet; Home Assistant writes the
+# same placeholder, and ESPHome devices play it (a size of 0 means "no audio" to them).
+STREAMING_SIZE = 0xFFFFFFFF
+
+
+def wav_header(sample_rate: int, data_size: int | None = None) -> bytes:
+    """Return a 44-byte PCM WAV header; ``data_size=None`` makes it a streaming header."""
+    byte_rate = sample_rate * CHANNELS * SAMPLE_WIDTH
+    riff_size = STREAMING_SIZE if data_size is None else 36 + data_size
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        riff_size,
+        b"WAVE",
+        b"fmt ",
+        16,
+        1,
+        CHANNELS,
+        sample_rate,
+        byte_rate,
+        CHANNELS * SAMPLE_WIDTH,
+        SAMPLE_WIDTH * 8,
+        b"data",
+        STREAMING_SIZE if data_size is None else data_size,
+    )
+
+
+def pcm_to_wav(pcm: bytes, sample_rate: int) -> bytes:
+    """Wrap complete PCM audio in a WAV file with exact sizes."""
+    return wav_header(sample_rate, len(pcm)) + pcm

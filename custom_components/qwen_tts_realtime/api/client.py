@@ -1,0 +1,132 @@
+"""The client: one API key on one endpoint, for synthesis and voice enrollment."""
+
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator
+
+import aiohttp
+
+from .endpoints import Endpoint
+from .enrollment import (
+    _MAX_PAGES,
+    LIST_PAGE_SIZE,
+    EnrolledVoice,
+    parse_voice,
+    post_action,
+    validate_create,
+)
+from .errors import QwenTtsProtocolError
+from .realtime import SessionStats, Timeouts, stream_speech
+from .session_config import SessionConfig
+
+LIST_TIMEOUT = 15.0
+# Uploading a 10 MB recording and analysing it takes a while.
+CREATE_TIMEOUT = 120.0
+
+
+class QwenTtsClient:
+    """Talks to DashScope on behalf of one account; the aiohttp session is the caller's."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str,
+        endpoint: Endpoint,
+        *,
+        timeouts: Timeouts | None = None,
+        history_size: int = 10,
+    ) -> None:
+        """Keep the connection details; nothing is sent until a method is called."""
+        self._http = session
+        self._api_key = api_key
+        self.endpoint = endpoint
+        self.timeouts = timeouts or Timeouts()
+        self._history: deque[SessionStats] = deque(maxlen=history_size)
+
+    @property
+    def recent_sessions(self) -> list[SessionStats]:
+        """Return the stats of the last sessions, oldest first."""
+        return list(self._history)
+
+    async def synthesize(
+        self, model: str, config: SessionConfig, text: AsyncIterable[str]
+    ) -> AsyncIterator[bytes]:
+        """Stream ``text`` into one realtime session and yield its audio as it arrives."""
+        stats = SessionStats(model=model)
+        self._history.append(stats)
+        async for audio in stream_speech(
+            self._http,
+            self.endpoint,
+            self._api_key,
+            model=model,
+            config=config,
+            text=text,
+            timeouts=self.timeouts,
+            stats=stats,
+        ):
+            yield audio
+
+    async def validate_key(self) -> None:
+        """Make the cheapest authenticated call (a one-item voice list); raise if it fails."""
+        await post_action(
+            self._http,
+            self.endpoint,
+            self._api_key,
+            {"action": "list", "page_index": 0, "page_size": 1},
+            LIST_TIMEOUT,
+        )
+
+    async def list_voices(self) -> list[EnrolledVoice]:
+        """Return every cloned voice of the account, newest first (paging handled here)."""
+        voices: list[EnrolledVoice] = []
+        for page_index in range(_MAX_PAGES):
+            body = await post_action(
+                self._http,
+                self.endpoint,
+                self._api_key,
+                {"action": "list", "page_index": page_index, "page_size": LIST_PAGE_SIZE},
+                LIST_TIMEOUT,
+            )
+            output = body.get("output") or {}
+            records = output.get("voice_list") or []
+            voices.extend(parse_voice(record) for record in records)
+            total = output.get("total_count")
+            if len(records) < LIST_PAGE_SIZE or (isinstance(total, int) and len(voices) >= total):
+                break
+        return voices
+
+    async def create_voice(
+        self,
+        *,
+        target_model: str,
+        preferred_name: str,
+        audio: str,
+        text: str | None = None,
+        language: str | None = None,
+    ) -> EnrolledVoice:
+        """Clone a voice from ``audio`` (a data URI or an http(s) URL) for ``target_model``."""
+        validate_create(target_model, preferred_name, audio, language)
+        fields: dict[str, object] = {
+            "action": "create",
+            "target_model": target_model,
+            "preferred_name": preferred_name,
+            "audio": {"data": audio},
+        }
+        if text:
+            fields["text"] = text
+        if language:
+            fields["language"] = language
+        body = await post_action(self._http, self.endpoint, self._api_key, fields, CREATE_TIMEOUT)
+        output = body.get("output")
+        if not isinstance(output, dict):
+            raise QwenTtsProtocolError("Create answer without output")
+        return parse_voice({"target_model": target_model, **output})
+
+    async def delete_voice(self, voice_id: str) -> None:
+        """Delete a cloned voice; raises ``QwenTtsVoiceNotFoundError`` for an unknown one."""
+        await post_action(
+            self._http,
+            self.endpoint,
+            self._api_key,
+            {"action": "delete", "voice": voice_id},
+            LIST_TIMEOUT,
+        )

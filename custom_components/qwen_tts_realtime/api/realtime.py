@@ -1,0 +1,326 @@
+"""One realtime synthesis session: text streams in, audio streams out.
+
+Protocol (protocol.md A): connect with ``?model=``, wait for ``session.created``,
+send one ``session.update``, append text as it arrives, send ``session.finish``
+and read until ``session.finished`` so the tail of the audio is never lost.
+"""
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+
+from .endpoints import Endpoint
+from .errors import (
+    QwenTtsConnectionError,
+    QwenTtsError,
+    QwenTtsProtocolError,
+    QwenTtsTimeoutError,
+    error_from_response,
+)
+from .session_config import Mode, SessionConfig
+from .validation import validate_session_config
+
+_LOGGER = logging.getLogger(__name__)
+
+# Handshake statuses and the DashScope codes they stand for (the body is not readable here).
+_HANDSHAKE_CODES: dict[int, str] = {
+    HTTPStatus.UNAUTHORIZED: "InvalidApiKey",
+    HTTPStatus.FORBIDDEN: "AccessDenied",
+    HTTPStatus.NOT_FOUND: "Model.NotExist",
+    HTTPStatus.TOO_MANY_REQUESTS: "Throttling.RateQuota",
+}
+_CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long to wait, in seconds, for each thing the service owes us."""
+
+    connect: float = 10.0
+    first_audio: float = 15.0
+    gap: float = 10.0
+    close: float = 2.0
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Ids and timings of one session, for diagnostics and benchmarks (never any text).
+
+    Times are seconds since the request started (monotonic clock).
+    """
+
+    model: str
+    started_at: float = field(default_factory=time.time)
+    session_id: str | None = None
+    response_ids: list[str] = field(default_factory=list)
+    connected: float | None = None
+    session_created: float | None = None
+    first_text_sent: float | None = None
+    first_audio: float | None = None
+    finished: float | None = None
+    characters_sent: int = 0
+    audio_bytes: int = 0
+    error: str | None = None
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    def elapsed(self) -> float:
+        """Return the seconds since the request started."""
+        return round(time.monotonic() - self._t0, 4)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the public fields as plain data."""
+        return {
+            "model": self.model,
+            "started_at": self.started_at,
+            "session_id": self.session_id,
+            "response_ids": list(self.response_ids),
+            "connected": self.connected,
+            "session_created": self.session_created,
+            "first_text_sent": self.first_text_sent,
+            "first_audio": self.first_audio,
+            "finished": self.finished,
+            "characters_sent": self.characters_sent,
+            "audio_bytes": self.audio_bytes,
+            "error": self.error,
+        }
+
+
+def _event(event_type: str, **fields: Any) -> str:
+    """Serialise a client event with a fresh id, as the official SDKs do."""
+    return json.dumps({"event_id": f"event_{uuid.uuid4().hex}", "type": event_type, **fields})
+
+
+async def _connect(
+    http: aiohttp.ClientSession, url: str, api_key: str, timeouts: Timeouts
+) -> aiohttp.ClientWebSocketResponse:
+    """Open the WebSocket, mapping handshake failures to our exceptions."""
+    try:
+        async with asyncio.timeout(timeouts.connect):
+            return await http.ws_connect(
+                url,
+                headers={"Authorization": f"Bearer {api_key}"},
+                timeout=aiohttp.ClientWSTimeout(ws_close=timeouts.close),
+                autoping=True,
+            )
+    except aiohttp.WSServerHandshakeError as err:
+        code = _HANDSHAKE_CODES.get(err.status, f"HTTP{err.status}")
+        if err.status >= HTTPStatus.INTERNAL_SERVER_ERROR:  # trouble on their side, not ours
+            raise QwenTtsConnectionError(f"Handshake failed with HTTP {err.status}") from err
+        raise error_from_response(code, err.message, err.status) from err
+    except TimeoutError as err:
+        raise QwenTtsTimeoutError("Timed out connecting to the realtime service") from err
+    except (aiohttp.ClientError, OSError) as err:
+        raise QwenTtsConnectionError(f"Cannot connect: {err}") from err
+
+
+def _parse(message: aiohttp.WSMessage) -> dict[str, Any]:
+    """Decode one server frame into an event, or raise for anything else."""
+    if message.type is aiohttp.WSMsgType.TEXT:
+        try:
+            event = json.loads(message.data)
+        except ValueError as err:
+            raise QwenTtsProtocolError("The service sent a frame that is not JSON") from err
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise QwenTtsProtocolError("The service sent an event without a type")
+        return event
+    if message.type is aiohttp.WSMsgType.ERROR:
+        raise QwenTtsConnectionError(f"Connection error: {message.data}")
+    if message.type in _CLOSED:
+        raise QwenTtsConnectionError("The connection closed before the session finished")
+    raise QwenTtsProtocolError(f"Unexpected {message.type.name} frame")
+
+
+def _raise_error_event(event: dict[str, Any]) -> None:
+    """Turn a server ``error`` event into the matching exception."""
+    error = event.get("error")
+    details = error if isinstance(error, dict) else {}
+    raise error_from_response(
+        str(details.get("code") or "error"), str(details.get("message") or "Unknown error")
+    )
+
+
+class _Session:
+    """The state of one open session, shared by the text writer and the audio reader."""
+
+    def __init__(
+        self, ws: aiohttp.ClientWebSocketResponse, stats: SessionStats, timeouts: Timeouts
+    ) -> None:
+        """Start with nothing sent and nothing owed."""
+        self._ws = ws
+        self._stats = stats
+        self._timeouts = timeouts
+        self._finish_sent = False
+        self._response_open = False
+        self._writer_error: BaseException | None = None
+        self._pending_timeout: asyncio.Timeout | None = None
+
+    async def write(self, text: AsyncIterable[str], mode: Mode) -> None:
+        """Append text as it arrives, then finish the session.
+
+        A failure of the text source closes the socket so the reader stops and
+        re-raises it; a failed send just ends the writer, the reader reports why.
+        """
+        try:
+            async for chunk in text:
+                if not chunk:
+                    continue
+                if self._stats.first_text_sent is None:
+                    self._stats.first_text_sent = self._stats.elapsed()
+                self._stats.characters_sent += len(chunk)
+                await self._ws.send_str(_event("input_text_buffer.append", text=chunk))
+                if mode == "commit":
+                    await self._ws.send_str(_event("input_text_buffer.commit"))
+            await self._ws.send_str(_event("session.finish"))
+            self._finish_sent = True
+            self._start_clock()
+        except (aiohttp.ClientError, ConnectionError) as err:
+            _LOGGER.debug("Stopped sending text: %s", err)
+        except Exception as err:  # noqa: BLE001 - the reader re-raises it
+            self._writer_error = err
+            await self._ws.close()
+
+    def _receive_deadline(self) -> float | None:
+        """Return until when the service may stay silent, or ``None`` when it owes nothing.
+
+        While the text source is still producing and no response is open the
+        service may rightly wait for more text (an LLM can pause for seconds).
+        """
+        if not (self._finish_sent or self._response_open):
+            return None
+        budget = (
+            self._timeouts.first_audio if self._stats.first_audio is None else self._timeouts.gap
+        )
+        return asyncio.get_running_loop().time() + budget
+
+    def _start_clock(self) -> None:
+        """Arm the pending receive's timeout once the service starts to owe us audio."""
+        if self._pending_timeout is not None and self._pending_timeout.when() is None:
+            self._pending_timeout.reschedule(self._receive_deadline())
+
+    async def _receive(self) -> dict[str, Any]:
+        """Receive the next event within the current deadline."""
+        try:
+            async with asyncio.timeout_at(self._receive_deadline()) as pending:
+                self._pending_timeout = pending
+                try:
+                    message = await self._ws.receive()
+                finally:
+                    self._pending_timeout = None
+        except TimeoutError:
+            raise QwenTtsTimeoutError("The service stopped sending audio") from None
+        if message.type in _CLOSED and self._writer_error is not None:
+            raise self._writer_error
+        return _parse(message)
+
+    async def read(self) -> AsyncIterator[bytes]:
+        """Yield decoded audio until ``session.finished``."""
+        while True:
+            event = await self._receive()
+            match event["type"]:
+                case "response.audio.delta":
+                    audio = self._decode_delta(event)
+                    if self._stats.first_audio is None:
+                        self._stats.first_audio = self._stats.elapsed()
+                    self._stats.audio_bytes += len(audio)
+                    yield audio
+                case "response.created":
+                    self._response_open = True
+                    response = event.get("response")
+                    if isinstance(response, dict) and isinstance(response.get("id"), str):
+                        self._stats.response_ids.append(response["id"])
+                case "response.done":
+                    self._response_open = False
+                    self._check_response_status(event)
+                case "session.finished":
+                    self._stats.finished = self._stats.elapsed()
+                    return
+                case "error":
+                    _raise_error_event(event)
+                case _:
+                    # Lifecycle events (session.updated, output_item.*, content_part.*,
+                    # committed, ...) carry nothing we need; unknown ones are future additions.
+                    pass
+
+    @staticmethod
+    def _decode_delta(event: dict[str, Any]) -> bytes:
+        """Decode the base64 audio of a delta event."""
+        delta = event.get("delta")
+        if not isinstance(delta, str):
+            raise QwenTtsProtocolError("Audio delta without data")
+        try:
+            return base64.b64decode(delta, validate=True)
+        except binascii.Error as err:
+            raise QwenTtsProtocolError("Audio delta is not base64") from err
+
+    @staticmethod
+    def _check_response_status(event: dict[str, Any]) -> None:
+        """Raise when a response ended as ``failed`` (its audio is incomplete)."""
+        response = event.get("response")
+        if isinstance(response, dict) and response.get("status") == "failed":
+            details = response.get("status_details")
+            error = details.get("error") if isinstance(details, dict) else None
+            _raise_error_event({"error": error or {"code": "response_failed"}})
+
+
+async def stream_speech(  # noqa: PLR0913 - one session needs all of these
+    http: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    api_key: str,
+    *,
+    model: str,
+    config: SessionConfig,
+    text: AsyncIterable[str],
+    timeouts: Timeouts,
+    stats: SessionStats,
+) -> AsyncIterator[bytes]:
+    """Synthesize ``text`` (which may still be being written) and yield audio as it comes.
+
+    The audio is in ``config.response_format``. Closing or cancelling the
+    iterator closes the socket and stops the writer.
+    """
+    validate_session_config(model, config)
+    ws = await _connect(http, str(endpoint.realtime_url(model)), api_key, timeouts)
+    stats.connected = stats.elapsed()
+    writer: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(timeouts.connect):
+            created = _parse(await ws.receive())
+        if created["type"] == "error":
+            _raise_error_event(created)
+        if created["type"] != "session.created":
+            raise QwenTtsProtocolError(f"Expected session.created, got {created['type']}")
+        session_info = created.get("session")
+        if isinstance(session_info, dict):
+            stats.session_id = session_info.get("id")
+        stats.session_created = stats.elapsed()
+        await ws.send_str(_event("session.update", session=config.to_wire()))
+        session = _Session(ws, stats, timeouts)
+        writer = asyncio.create_task(session.write(text, config.mode), name="qwen_tts_text_writer")
+        async for audio in session.read():
+            yield audio
+    except TimeoutError as err:
+        stats.error = "timeout"
+        raise QwenTtsTimeoutError("The service did not start the session in time") from err
+    except QwenTtsError as err:
+        stats.error = getattr(err, "code", None) or type(err).__name__
+        raise
+    except aiohttp.ClientError as err:
+        stats.error = type(err).__name__
+        raise QwenTtsConnectionError(f"Connection failed: {err}") from err
+    finally:
+        if writer is not None and not writer.done():
+            writer.cancel()
+            # wait() rather than await: the writer's CancelledError must not be taken
+            # for a cancellation of this task.
+            await asyncio.wait([writer])
+        await ws.close()
