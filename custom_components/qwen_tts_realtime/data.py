@@ -1,0 +1,54 @@
+"""Runtime data of a config entry, and how it is built."""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_API_KEY
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+
+from .api import Endpoint, EnrolledVoice, QwenTtsClient, Region
+from .const import CONF_BASE_URL, CONF_REGION, voices_updated_signal
+
+
+@dataclass(kw_only=True, slots=True)
+class QwenTtsData:
+    """What the platforms and services of one account share."""
+
+    client: QwenTtsClient
+    cloned_voices: list[EnrolledVoice]
+
+
+type QwenTtsConfigEntry = ConfigEntry[QwenTtsData]
+
+
+def endpoint_from_data(data: Mapping[str, Any]) -> Endpoint:
+    """Return the endpoint stored in config entry data (or config flow input)."""
+    return Endpoint.for_region(Region(data[CONF_REGION]), data.get(CONF_BASE_URL))
+
+
+def account_unique_id(data: Mapping[str, Any]) -> str:
+    """Return a unique id for an account: a hash, so the key itself is never stored twice."""
+    identity = f"{endpoint_from_data(data).base_url}|{data[CONF_API_KEY]}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def create_client(hass: HomeAssistant, data: Mapping[str, Any]) -> QwenTtsClient:
+    """Build a client on Home Assistant's shared aiohttp session."""
+    return QwenTtsClient(
+        async_get_clientsession(hass), data[CONF_API_KEY], endpoint_from_data(data)
+    )
+
+
+async def async_refresh_cloned_voices(
+    hass: HomeAssistant, entry: QwenTtsConfigEntry
+) -> list[EnrolledVoice]:
+    """Fetch the account's cloned voices and tell the entities (raises ``QwenTtsError``)."""
+    voices = await entry.runtime_data.client.list_voices()
+    entry.runtime_data.cloned_voices = voices
+    async_dispatcher_send(hass, voices_updated_signal(entry.entry_id))
+    return voices

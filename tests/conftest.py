@@ -1,0 +1,69 @@
+"""Shared fixtures: a real Home Assistant, the local DashScope emulator, a configured account."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from homeassistant.config_entries import ConfigSubentryDataWithId
+from homeassistant.const import CONF_API_KEY
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.qwen_tts_realtime.const import (
+    CONF_BASE_URL,
+    CONF_REGION,
+    DEFAULT_PROFILE,
+    DOMAIN,
+    SUBENTRY_TTS,
+)
+from custom_components.qwen_tts_realtime.data import account_unique_id
+
+from .dashscope_emulator import DashScopeEmulator
+
+API_KEY = "sk-emulator"
+PROFILE_SUBENTRY_ID = "profile_cherry"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load the integration from custom_components/."""
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[DashScopeEmulator]:
+    """Run the DashScope emulator on a loopback port for one test."""
+    server = DashScopeEmulator()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def mock_config_entry(emulator: DashScopeEmulator) -> MockConfigEntry:
+    """Return an account on the emulator with the default voice profile."""
+    data = {CONF_REGION: "custom", CONF_BASE_URL: emulator.base_url, CONF_API_KEY: API_KEY}
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="DashScope",
+        data=data,
+        unique_id=account_unique_id(data),
+        subentries_data=[
+            ConfigSubentryDataWithId(
+                data=dict(DEFAULT_PROFILE),
+                subentry_id=PROFILE_SUBENTRY_ID,
+                subentry_type=SUBENTRY_TTS,
+                title="Cherry",
+                unique_id=None,
+            )
+        ],
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """Set the account up against the emulator and return its entry."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry
