@@ -29,8 +29,11 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[DashScopeEmulator]:
-    """Run the DashScope emulator on a loopback port for one test."""
+async def emulator(socket_enabled: None) -> AsyncIterator[DashScopeEmulator]:
+    """Run the DashScope emulator on a loopback port for one test.
+
+    The HA test plugin blocks sockets; loopback servers need them back.
+    """
     server = DashScopeEmulator()
     await server.start()
     yield server

@@ -1,7 +1,7 @@
 """The client: one API key on one endpoint, for synthesis and voice enrollment."""
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 import aiohttp
 
@@ -47,13 +47,17 @@ class QwenTtsClient:
         """Return the stats of the last sessions, oldest first."""
         return list(self._history)
 
-    async def synthesize(
+    def synthesize(
         self, model: str, config: SessionConfig, text: AsyncIterable[str]
-    ) -> AsyncIterator[bytes]:
-        """Stream ``text`` into one realtime session and yield its audio as it arrives."""
+    ) -> AsyncGenerator[bytes]:
+        """Stream ``text`` into one realtime session and yield its audio as it arrives.
+
+        Returns the session's own async generator (no wrapper generator), so that
+        closing it closes the socket at once; use ``contextlib.aclosing``.
+        """
         stats = SessionStats(model=model)
         self._history.append(stats)
-        async for audio in stream_speech(
+        return stream_speech(
             self._http,
             self.endpoint,
             self._api_key,
@@ -62,8 +66,7 @@ class QwenTtsClient:
             text=text,
             timeouts=self.timeouts,
             stats=stats,
-        ):
-            yield audio
+        )
 
     async def validate_key(self) -> None:
         """Make the cheapest authenticated call (a one-item voice list); raise if it fails."""

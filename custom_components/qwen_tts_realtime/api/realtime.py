@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -222,7 +222,7 @@ class _Session:
             raise self._writer_error
         return _parse(message)
 
-    async def read(self) -> AsyncIterator[bytes]:
+    async def read(self) -> AsyncGenerator[bytes]:
         """Yield decoded audio until ``session.finished``."""
         while True:
             event = await self._receive()
@@ -282,7 +282,7 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
     text: AsyncIterable[str],
     timeouts: Timeouts,
     stats: SessionStats,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """Synthesize ``text`` (which may still be being written) and yield audio as it comes.
 
     The audio is in ``config.response_format``. Closing or cancelling the

@@ -1,0 +1,533 @@
+"""The realtime client against the emulator: streaming, modes, validation, faults, cleanup."""
+
+import asyncio
+import io
+import wave
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from custom_components.qwen_tts_realtime.api import (
+    Endpoint,
+    QwenTtsApiError,
+    QwenTtsAuthError,
+    QwenTtsClient,
+    QwenTtsConnectionError,
+    QwenTtsProtocolError,
+    QwenTtsRateLimitError,
+    QwenTtsTimeoutError,
+    QwenTtsValidationError,
+    SessionConfig,
+    Timeouts,
+)
+
+from .conftest import API_KEY
+from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
+
+FLASH = "qwen3-tts-flash-realtime"
+SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然后一起吃晚饭。"]
+WRITER_TASK = "qwen_tts_text_writer"
+
+
+@pytest.fixture
+async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
+    """A one-connection pool: a leaked socket would block the next request."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        yield session
+
+
+@pytest.fixture
+def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
+    """A client on the emulator with short timeouts for the stall tests."""
+    return QwenTtsClient(
+        http,
+        API_KEY,
+        Endpoint.from_base_url(emulator.base_url),
+        timeouts=Timeouts(connect=5, first_audio=5, gap=0.5, close=0.5),
+    )
+
+
+async def _texts(chunks: Iterable[str]) -> AsyncIterator[str]:
+    """Yield text chunks like a streaming LLM would."""
+    for chunk in chunks:
+        yield chunk
+
+
+async def _collect_from(stream: AsyncGenerator[bytes]) -> bytes:
+    """Drain an audio stream, closing it whatever happens."""
+    async with aclosing(stream):
+        return b"".join([chunk async for chunk in stream])
+
+
+async def _collect(
+    client: QwenTtsClient, config: SessionConfig, chunks: Iterable[str], model: str = FLASH
+) -> bytes:
+    """Run one session to its end and return all audio."""
+    return await _collect_from(client.synthesize(model, config, _texts(chunks)))
+
+
+def _assert_clean() -> None:
+    """No writer task may outlive its session."""
+    assert not [task for task in asyncio.all_tasks() if task.get_name() == WRITER_TASK]
+
+
+async def _assert_pool_free(client: QwenTtsClient) -> None:
+    """The one-connection pool is free again: a new session completes."""
+    async with asyncio.timeout(10):
+        assert await _collect(client, SessionConfig(voice="Cherry"), ["好。"])
+
+
+async def test_server_commit_streams_all_audio(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """Every appended chunk is spoken: the PCM lasts exactly as long as the whole text."""
+    pcm = await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
+
+    expected = synth_audio_seconds("".join(SENTENCES), emulator.options.ms_per_char)
+    assert len(pcm) / 2 / 24000 == pytest.approx(expected, abs=0.001)
+    session = emulator.sessions[0]
+    received = [event["type"] for event in session.received]
+    assert received == [
+        "session.update",
+        *["input_text_buffer.append"] * len(SENTENCES),
+        "session.finish",
+    ]
+    assert [event["text"] for event in session.received[1:-1]] == SENTENCES
+    assert session.finished
+    # Several responses in one session: the tail after the first response.done is kept.
+    assert sum(event["type"] == "response.done" for event in session.sent) == len(SENTENCES)
+    stats = client.recent_sessions[-1]
+    assert stats.session_id == session.session_id
+    assert len(stats.response_ids) == len(SENTENCES)
+    assert stats.characters_sent == len("".join(SENTENCES))
+    assert stats.audio_bytes == len(pcm)
+    assert stats.error is None
+    times = [
+        stats.connected,
+        stats.session_created,
+        stats.first_text_sent,
+        stats.first_audio,
+        stats.finished,
+    ]
+    assert None not in times
+    assert times == sorted(times)  # type: ignore[type-var]
+    _assert_clean()
+
+
+async def test_audio_arrives_before_the_text_ends(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """Audio of the first sentence is yielded while the text source still waits.
+
+    The source only continues once the consumer holds audio, so a client that
+    waited for the whole text would never finish (the timeout turns that into a failure).
+    """
+    got_audio = asyncio.Event()
+    order: list[str] = []
+
+    async def llm() -> AsyncIterator[str]:
+        yield "第一句话说完了。"
+        await got_audio.wait()
+        order.append("text resumed")
+        yield "第二句。"
+        order.append("text ended")
+
+    async with (
+        asyncio.timeout(10),
+        aclosing(client.synthesize(FLASH, SessionConfig(voice="Cherry"), llm())) as stream,
+    ):
+        async for _chunk in stream:
+            if not got_audio.is_set():
+                order.append("audio")
+                got_audio.set()
+
+    assert order == ["audio", "text resumed", "text ended"]
+    assert emulator.sessions[0].finished
+
+
+async def test_commit_mode_commits_each_chunk(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """In commit mode every chunk is committed and answered by its own response."""
+    config = SessionConfig(voice="Cherry", mode="commit")
+    pcm = await _collect(client, config, ["第一句", "第二句话"])
+
+    assert len(pcm) / 2 / 24000 == pytest.approx(synth_audio_seconds("第一句第二句话", 80))
+    assert [event["type"] for event in emulator.sessions[0].received] == [
+        "session.update",
+        "input_text_buffer.append",
+        "input_text_buffer.commit",
+        "input_text_buffer.append",
+        "input_text_buffer.commit",
+        "session.finish",
+    ]
+
+
+async def test_session_update_carries_every_setting(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """All supported fields are sent once, in the first event, and unset ones are left out."""
+    config = SessionConfig(
+        voice="Cherry",
+        response_format="wav",
+        sample_rate=16000,
+        speech_rate=1.2,
+        pitch_rate=0.9,
+        volume=70,
+        language_type="Chinese",
+        instructions="语速较快，带着笑意",
+        optimize_instructions=True,
+        enable_tn=True,
+    )
+    audio = await _collect(client, config, ["你好。"], model="qwen3-tts-instruct-flash-realtime")
+
+    update = emulator.sessions[0].received[0]
+    assert update["type"] == "session.update"
+    assert update["session"] == {
+        "voice": "Cherry",
+        "mode": "server_commit",
+        "response_format": "wav",
+        "sample_rate": 16000,
+        "speech_rate": 1.2,
+        "pitch_rate": 0.9,
+        "volume": 70,
+        "language_type": "Chinese",
+        "instructions": "语速较快，带着笑意",
+        "optimize_instructions": True,
+        "enable_tn": True,
+    }
+    with wave.open(io.BytesIO(audio)) as wav:
+        assert wav.getframerate() == 16000
+        assert wav.getnchannels() == 1
+        assert wav.getnframes() / 16000 == pytest.approx(synth_audio_seconds("你好。", 80))
+
+
+@pytest.mark.parametrize(
+    ("model", "config", "reason"),
+    [
+        (FLASH, SessionConfig(voice="Cherry", speech_rate=2.5), "out_of_range"),
+        (FLASH, SessionConfig(voice="Cherry", volume=101), "out_of_range"),
+        (FLASH, SessionConfig(voice="Cherry", sample_rate=22050), "unsupported_sample_rate"),
+        (FLASH, SessionConfig(voice="Cherry", instructions="开心"), "unsupported_option"),
+        (FLASH, SessionConfig(voice="Cherry", language_type="Klingon"), "unsupported_language"),
+        (FLASH, SessionConfig(voice="qwen-tts-vc-me-voice-1"), "voice_not_for_model"),
+        (FLASH, SessionConfig(voice=""), "voice_required"),
+        ("qwen-tts-realtime", SessionConfig(voice="Cherry", speech_rate=1.1), "unsupported_option"),
+        (
+            "qwen-tts-realtime",
+            SessionConfig(voice="Cherry", response_format="mp3"),
+            "unsupported_format",
+        ),
+        ("qwen3-tts-vc-realtime-2026-01-15", SessionConfig(voice="Cherry"), "voice_not_for_model"),
+        ("qwen3-tts-vd-realtime-2026-01-15", SessionConfig(voice="Cherry"), "voice_not_for_model"),
+    ],
+)
+async def test_invalid_settings_are_refused_before_connecting(
+    client: QwenTtsClient,
+    emulator: DashScopeEmulator,
+    model: str,
+    config: SessionConfig,
+    reason: str,
+) -> None:
+    """What the model cannot do is refused locally, with a reason an app can translate."""
+    with pytest.raises(QwenTtsValidationError) as caught:
+        await _collect(client, config, ["你好"], model=model)
+    assert caught.value.reason == reason
+    assert emulator.sessions == []
+
+
+async def test_unknown_model_gets_generic_checks_only(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A model newer than the catalogue is not refused locally; the server decides."""
+    emulator.options.strict = False
+    with pytest.raises(QwenTtsApiError):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"], model="qwen9-tts")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, QwenTtsAuthError),
+        (403, QwenTtsAuthError),
+        (429, QwenTtsRateLimitError),
+        (404, QwenTtsApiError),
+        (500, QwenTtsConnectionError),
+    ],
+)
+async def test_handshake_failures(
+    client: QwenTtsClient,
+    emulator: DashScopeEmulator,
+    status: int,
+    error: type[Exception],
+) -> None:
+    """A refused upgrade becomes the matching typed error, and nothing is left open."""
+    emulator.fail_next_handshake(status)
+    with pytest.raises(error):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+    _assert_clean()
+    await _assert_pool_free(client)
+
+
+async def test_wrong_key_is_an_auth_error(
+    http: aiohttp.ClientSession, emulator: DashScopeEmulator
+) -> None:
+    """A key the service does not know raises QwenTtsAuthError."""
+    client = QwenTtsClient(http, "sk-wrong", Endpoint.from_base_url(emulator.base_url))
+    with pytest.raises(QwenTtsAuthError):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+
+
+async def test_unreachable_service(http: aiohttp.ClientSession) -> None:
+    """Nothing listening is a connection error, not a hang."""
+    client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url("http://127.0.0.1:9"))
+    with pytest.raises(QwenTtsConnectionError):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+
+
+async def test_slow_handshake_times_out(
+    http: aiohttp.ClientSession, emulator: DashScopeEmulator
+) -> None:
+    """A handshake slower than the connect timeout ends in QwenTtsTimeoutError."""
+    emulator.options.handshake_delay = 5
+    client = QwenTtsClient(
+        http, API_KEY, Endpoint.from_base_url(emulator.base_url), timeouts=Timeouts(connect=0.2)
+    )
+    with pytest.raises(QwenTtsTimeoutError):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("InternalError", QwenTtsApiError),
+        ("Throttling.RateQuota", QwenTtsRateLimitError),
+        ("InvalidApiKey", QwenTtsAuthError),
+    ],
+)
+async def test_error_event_mid_stream(
+    client: QwenTtsClient,
+    emulator: DashScopeEmulator,
+    code: str,
+    error: type[QwenTtsApiError],
+) -> None:
+    """An error event keeps the server's code and message."""
+    emulator.inject_error_event(code, "Something went wrong.", after_deltas=1)
+    with pytest.raises(error) as caught:
+        await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
+    assert caught.value.code == code
+    assert caught.value.server_message == "Something went wrong."
+    assert client.recent_sessions[-1].error == code
+    _assert_clean()
+    await _assert_pool_free(client)
+
+
+async def test_server_rejects_settings(client: QwenTtsClient, emulator: DashScopeEmulator) -> None:
+    """A session.update the server refuses surfaces as its error (here: unknown system voice)."""
+    with pytest.raises(QwenTtsApiError) as caught:
+        await _collect(client, SessionConfig(voice="Nobody"), ["你好"])
+    assert caught.value.code
+    assert emulator.sessions[0].received[0]["type"] == "session.update"
+
+
+async def test_dropped_connection(client: QwenTtsClient, emulator: DashScopeEmulator) -> None:
+    """A connection lost mid-stream is a connection error, never a silent short answer."""
+    emulator.drop_connection(after_deltas=2)
+    with pytest.raises(QwenTtsConnectionError):
+        await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
+    _assert_clean()
+    await _assert_pool_free(client)
+
+
+async def test_stalled_service_times_out(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A service that stops sending mid-answer ends in QwenTtsTimeoutError, not a hang."""
+    emulator.stall(after_deltas=1)
+    with pytest.raises(QwenTtsTimeoutError):
+        await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
+    _assert_clean()
+    await _assert_pool_free(client)
+
+
+async def test_slow_text_does_not_time_out(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """While the text source pauses (an LLM thinking) the silence is not a timeout.
+
+    The source waits until the server has answered the first sentence and longer
+    than the gap timeout (0.5 s) before continuing.
+    """
+
+    async def thinking_llm() -> AsyncIterator[str]:
+        yield "先说一句。"
+        await emulator.wait_for_client_event("input_text_buffer.append")
+        await asyncio.sleep(1.0)  # longer than the gap timeout: the pause under test
+        yield "再说一句。"
+
+    async with aclosing(
+        client.synthesize(FLASH, SessionConfig(voice="Cherry"), thinking_llm())
+    ) as stream:
+        pcm = b"".join([chunk async for chunk in stream])
+    assert len(pcm) / 2 / 24000 == pytest.approx(synth_audio_seconds("先说一句。再说一句。", 80))
+
+
+async def test_cancelling_the_consumer_closes_everything(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """Stopping after the first chunk closes the socket and ends the writer."""
+    never = asyncio.Event()
+
+    async def endless() -> AsyncIterator[str]:
+        yield "开始说话。"
+        await never.wait()
+        yield "never sent"
+
+    async with aclosing(
+        client.synthesize(FLASH, SessionConfig(voice="Cherry"), endless())
+    ) as stream:
+        async for _chunk in stream:
+            break
+
+    _assert_clean()
+    await _assert_pool_free(client)
+    assert not emulator.sessions[0].finished
+
+
+async def test_cancelled_task_closes_everything(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """Cancelling the task that consumes the audio cleans up the same way."""
+    first_chunk = asyncio.Event()
+
+    async def consume() -> None:
+        async def endless() -> AsyncIterator[str]:
+            yield "开始说话。"
+            await asyncio.Event().wait()
+            yield ""
+
+        async with aclosing(
+            client.synthesize(FLASH, SessionConfig(voice="Cherry"), endless())
+        ) as stream:
+            async for _chunk in stream:
+                first_chunk.set()
+
+    task = asyncio.create_task(consume())
+    await first_chunk.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    _assert_clean()
+    await _assert_pool_free(client)
+    assert not emulator.sessions[0].finished
+
+
+async def test_text_source_failure_propagates(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """When the text source fails, its error reaches the consumer and the socket closes."""
+
+    class LlmFailedError(Exception):
+        """The language model broke off."""
+
+    async def broken() -> AsyncIterator[str]:
+        yield "半句"
+        await emulator.wait_for_client_event("input_text_buffer.append")
+        raise LlmFailedError
+
+    with pytest.raises(LlmFailedError):
+        await _collect_from(client.synthesize(FLASH, SessionConfig(voice="Cherry"), broken()))
+    _assert_clean()
+    await _assert_pool_free(client)
+
+
+async def test_empty_text_finishes_without_audio(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """No text means no audio, and the session still ends cleanly."""
+    assert await _collect(client, SessionConfig(voice="Cherry"), ["", ""]) == b""
+    assert emulator.sessions[0].finished
+
+
+async def _misbehaving_server(aiohttp_server: object, frames: list[str | bytes]) -> Endpoint:
+    """Serve a realtime endpoint that sends session.created and then ``frames``."""
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str('{"type": "session.created", "session": {"id": "sess_1"}}')
+        await ws.receive()  # session.update
+        for frame in frames:
+            if isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api-ws/v1/realtime", handler)
+    server = await aiohttp_server(app)  # type: ignore[operator]
+    return Endpoint.from_base_url(str(server.make_url("/")))
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        ["not json"],
+        ['{"no": "type"}'],
+        [b"\x00\x01"],
+        ['{"type": "response.audio.delta", "delta": "***"}'],
+        ['{"type": "response.audio.delta"}'],
+    ],
+)
+async def test_protocol_violations(
+    http: aiohttp.ClientSession, aiohttp_server: object, frames: list[str | bytes]
+) -> None:
+    """Frames the protocol does not allow raise QwenTtsProtocolError."""
+    endpoint = await _misbehaving_server(aiohttp_server, frames)
+    client = QwenTtsClient(http, API_KEY, endpoint)
+    with pytest.raises(QwenTtsProtocolError):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+    _assert_clean()
+
+
+async def test_failed_response_status(http: aiohttp.ClientSession, aiohttp_server: object) -> None:
+    """A response that ends as ``failed`` raises with the server's reason."""
+    endpoint = await _misbehaving_server(
+        aiohttp_server,
+        [
+            '{"type": "response.created", "response": {"id": "resp_1"}}',
+            (
+                '{"type": "response.done", "response": {"id": "resp_1", "status": "failed",'
+                ' "status_details": {"error": {"code": "DataInspectionFailed",'
+                ' "message": "Input data may contain inappropriate content."}}}}'
+            ),
+        ],
+    )
+    client = QwenTtsClient(http, API_KEY, endpoint)
+    with pytest.raises(QwenTtsApiError) as caught:
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+    assert caught.value.code == "DataInspectionFailed"
+
+
+async def test_close_before_session_created(
+    http: aiohttp.ClientSession, aiohttp_server: object
+) -> None:
+    """A server that closes right after the upgrade is a connection error."""
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api-ws/v1/realtime", handler)
+    server = await aiohttp_server(app)  # type: ignore[operator]
+    client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(str(server.make_url("/"))))
+    with pytest.raises(QwenTtsConnectionError):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
