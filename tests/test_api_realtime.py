@@ -452,13 +452,21 @@ async def test_empty_text_finishes_without_audio(
     assert emulator.sessions[0].finished
 
 
-async def _misbehaving_server(aiohttp_server: object, frames: list[str | bytes]) -> Endpoint:
-    """Serve a realtime endpoint that sends session.created and then ``frames``."""
+CREATED = '{"type": "session.created", "session": {"id": "sess_1"}}'
+
+
+async def _misbehaving_server(
+    aiohttp_server: object, frames: list[str | bytes], first: str | None = CREATED
+) -> Endpoint:
+    """Serve a realtime endpoint that sends ``first`` (session.created) and then ``frames``."""
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        await ws.send_str('{"type": "session.created", "session": {"id": "sess_1"}}')
+        if first is None:
+            await ws.receive()  # never sends session.created; wait for the client to go
+            return ws
+        await ws.send_str(first)
         await ws.receive()  # session.update
         for frame in frames:
             if isinstance(frame, bytes):
@@ -531,3 +539,29 @@ async def test_close_before_session_created(
     client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(str(server.make_url("/"))))
     with pytest.raises(QwenTtsConnectionError):
         await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+
+
+@pytest.mark.parametrize(
+    ("first", "error"),
+    [
+        (
+            '{"type": "error", "error": {"code": "Arrearage", "message": "Overdue."}}',
+            QwenTtsApiError,
+        ),
+        ('{"type": "response.done"}', QwenTtsProtocolError),
+        (None, QwenTtsTimeoutError),
+    ],
+)
+async def test_session_must_start_with_session_created(
+    http: aiohttp.ClientSession,
+    aiohttp_server: object,
+    first: str | None,
+    error: type[Exception],
+) -> None:
+    """An error, another event, or silence instead of session.created ends the request."""
+    endpoint = await _misbehaving_server(aiohttp_server, [], first=first)
+    client = QwenTtsClient(http, API_KEY, endpoint, timeouts=Timeouts(connect=0.3, close=0.3))
+    with pytest.raises(error):
+        await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+    assert client.recent_sessions[-1].error
+    _assert_clean()
