@@ -359,6 +359,31 @@ def tone_pcm(
     return pcm.tobytes()
 
 
+def speech_like_wav(
+    seconds: float, sample_rate: int = 24000, *, channels: int = 1, level: float = 0.3
+) -> bytes:
+    """Return a 16-bit WAV that passes enrollment's content check: 4 "syllables" per second.
+
+    ``level`` is the peak relative to full scale; 0 gives digital silence.
+    """
+    one_second = array("h")
+    for k in range(sample_rate):
+        t = k / sample_rate
+        envelope = 0.5 * (1 - math.cos(2 * math.pi * 4 * t))
+        voice = math.sin(2 * math.pi * 180 * t) + 0.5 * math.sin(2 * math.pi * 360 * t)
+        one_second.extend([round(level * envelope * voice / 1.5 * 32767)] * channels)
+    samples = (one_second * math.ceil(seconds))[: round(seconds * sample_rate) * channels]
+    if sys.byteorder == "big":
+        samples.byteswap()
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
 def wav_header(data_bytes: int, sample_rate: int) -> bytes:
     """Return a 44-byte RIFF header for mono 16-bit PCM with exact lengths."""
     return struct.pack(
@@ -1373,6 +1398,7 @@ class DashScopeEmulator:
         self.voices: dict[str, VoiceRecord] = {}
         self._runner: web.AppRunner | None = None
         self._live: set[_RealtimeSession] = set()
+        self._connections: set[asyncio.Task[None]] = set()
         self._handshake_faults: deque[tuple[int, str, str]] = deque()
         self._http_faults: deque[tuple[int, str, str]] = deque()
         self._session_faults = _SessionFaults()
@@ -1434,6 +1460,12 @@ class DashScopeEmulator:
         for session in list(self._live):
             await session.shutdown()
         await runner.cleanup()
+        # aiohttp forgets a connection whose client left while its handler still runs (e.g.
+        # in handshake_delay); cancel those so nothing outlives close().
+        orphans = [task for task in self._connections if not task.done()]
+        for task in orphans:
+            task.cancel()
+        await asyncio.gather(*orphans, return_exceptions=True)
         for _, _, waiter in self._waiters:
             waiter.cancel()
         self._waiters.clear()
@@ -1483,6 +1515,13 @@ class DashScopeEmulator:
         while self._live:
             await next(iter(self._live)).ended.wait()
 
+    def _track(self, request: web.Request) -> None:
+        """Remember the connection task serving a request until it ends."""
+        task = request.task
+        if task not in self._connections:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
     def _note_client_event(self, event: dict[str, Any]) -> None:
         """Count a received client event and wake the matching waiters."""
         event_type = event.get("type")
@@ -1503,6 +1542,7 @@ class DashScopeEmulator:
 
     async def _handle_realtime(self, request: web.Request) -> web.StreamResponse:
         """Authenticate and upgrade, then run the session until the socket closes."""
+        self._track(request)
         if self.options.handshake_delay > 0:
             await asyncio.sleep(self.options.handshake_delay)
         if self._handshake_faults:
@@ -1545,6 +1585,7 @@ class DashScopeEmulator:
 
     async def _handle_customization(self, request: web.Request) -> web.Response:
         """Serve ``qwen-voice-enrollment`` create / list / query / delete (B.2-B.6)."""
+        self._track(request)
         try:
             return _json_response(await self._customization(request))
         except _HttpError as err:

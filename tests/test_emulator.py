@@ -7,7 +7,9 @@ import itertools
 import json
 import math
 import re
+import signal
 import struct
+import sys
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,11 +17,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from .dashscope_emulator import (
     DashScopeEmulator,
     VoiceRecord,
     billed_characters,
+    speech_like_wav,
     split_segments,
     synth_audio_seconds,
 )
@@ -920,3 +924,310 @@ async def test_wait_for_client_event(
         assert (await second_append)["text"] == "two "
     assert first["text"] == "one "
     assert (await emulator.wait_for_client_event("session.update", count=2))["session"]
+
+
+# --------------------------------------------------------------------------------------------
+# Voice enrollment (qwen-voice-enrollment)
+# --------------------------------------------------------------------------------------------
+
+GOOD_WAV = speech_like_wav(12)
+VOICE_ID = r"qwen-tts-vc-{name}-voice-\d{{17}}-[0-9a-f]{{4}}"
+
+
+def data_uri(audio: bytes, mime: str = "audio/wav") -> str:
+    """Return a base64 data URI."""
+    return f"data:{mime};base64,{base64.b64encode(audio).decode()}"
+
+
+def create_input(data: str, **extra: Any) -> dict[str, Any]:
+    """Return the ``input`` of a create request for VC_MODEL."""
+    return {
+        "action": "create",
+        "target_model": VC_MODEL,
+        "preferred_name": "guanyu",
+        "audio": {"data": data},
+        **extra,
+    }
+
+
+async def enroll(
+    http: aiohttp.ClientSession,
+    emulator: DashScopeEmulator,
+    input_: dict[str, Any],
+    *,
+    model: str = "qwen-voice-enrollment",
+    headers: dict[str, str] = AUTH,
+) -> tuple[int, dict[str, Any]]:
+    """POST one customization request and return status and JSON body."""
+    body = {"model": model, "input": input_}
+    async with http.post(emulator.customization_url, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def ffmpeg_convert(source: bytes, *args: str) -> bytes:
+    """Convert audio with ffmpeg through pipes."""
+    process = await asyncio.create_subprocess_exec(
+        *["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", "pipe:0", *args, "pipe:1"],
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate(source)
+    assert process.returncode == 0, stderr
+    return stdout
+
+
+async def test_enroll_create_list_query_delete(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """The documented happy path, with the documented response shapes."""
+    status, created = await enroll(
+        http, emulator, create_input(data_uri(GOOD_WAV), language="zh", text="你好")
+    )
+    assert status == 200, created
+    voice = created["output"]["voice"]
+    assert re.fullmatch(VOICE_ID.format(name="guanyu"), voice)
+    assert created["output"]["target_model"] == VC_MODEL
+    assert created["usage"] == {"count": 1}
+    assert created["request_id"]
+    recorded = emulator.http_requests[0]["input"]["audio"]["data"]
+    assert recorded.startswith("<data:audio/wav;base64")
+    assert len(recorded) < 100
+    assert emulator.voices[voice].language == "zh"
+
+    status, listed = await enroll(http, emulator, {"action": "list"})
+    assert status == 200
+    assert listed["usage"] == {"count": 0}
+    entry = listed["output"]["voice_list"][0]
+    assert listed["output"] | {"voice_list": []} == {
+        "voice_list": [],
+        "page_index": 0,
+        "page_size": 10,
+        "total_count": 1,
+    }
+    assert entry["voice"] == voice
+    assert entry["target_model"] == VC_MODEL
+    assert entry["language"] == "zh"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", entry["gmt_create"])
+
+    status, queried = await enroll(http, emulator, {"action": "query", "voice": voice})
+    assert (status, queried["output"]) == (200, entry)
+
+    status, deleted = await enroll(http, emulator, {"action": "delete", "voice": voice})
+    assert status == 200
+    assert deleted == {"usage": {"count": 0}, "request_id": deleted["request_id"]}
+    assert emulator.voices == {}
+    status, again = await enroll(http, emulator, {"action": "delete", "voice": voice})
+    assert status == 400
+    assert again["code"] == "BadRequest.VoiceNotFound"
+    assert again["message"] == f"Voice '{voice}' not found."
+    assert again["request_id"]
+
+
+async def test_enroll_list_paging_newest_first(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """Pages are cut from the newest-first list; ties keep the later insertion first."""
+    stamps = ["2026-01-01 10:00:00", "2026-01-03 10:00:00", "2026-01-02 10:00:00"]
+    stamps += ["2026-01-03 10:00:00", "2026-01-01 09:00:00"]
+    for number, stamp in enumerate(stamps):
+        voice = f"qwen-tts-vc-v{number}-voice-1"
+        emulator.voices[voice] = VoiceRecord(
+            voice=voice, target_model=VC_MODEL, preferred_name=f"v{number}", gmt_create=stamp
+        )
+    pages = []
+    for page_index in range(3):
+        status, body = await enroll(
+            http, emulator, {"action": "list", "page_index": page_index, "page_size": 2}
+        )
+        assert status == 200
+        assert body["output"]["total_count"] == 5
+        pages.append([entry["voice"].split("-")[3] for entry in body["output"]["voice_list"]])
+    assert pages == [["v3", "v1"], ["v2", "v0"], ["v4"]]
+
+
+def _stereo() -> str:
+    return data_uri(speech_like_wav(12, channels=2))
+
+
+@pytest.mark.parametrize(
+    ("input_", "model", "code"),
+    [
+        (create_input(data_uri(GOOD_WAV)), "qwen-voice-design", "InvalidParameter"),
+        ({"action": "rename"}, None, "InvalidParameter"),
+        (create_input(data_uri(GOOD_WAV), target_model=FLASH), None, "InvalidParameter"),
+        (create_input(data_uri(GOOD_WAV), preferred_name="bad-name"), None, "InvalidParameter"),
+        (create_input(data_uri(GOOD_WAV), preferred_name="a" * 17), None, "InvalidParameter"),
+        (create_input(data_uri(GOOD_WAV), language="xx"), None, "InvalidParameter"),
+        ({"action": "create", "target_model": VC_MODEL, "preferred_name": "a"}, None, "Invalid"),
+        (create_input(data_uri(GOOD_WAV, "audio/ogg")), None, "InvalidParameter"),
+        (create_input("data:audio/wav;base64,@@@"), None, "InvalidParameter"),
+        (create_input("ftp://example.invalid/a.wav"), None, "InvalidParameter"),
+        (create_input(data_uri(b"RIFF not really audio")), None, "Audio.DecoderError"),
+        (create_input(_stereo()), None, "Audio.PreprocessError"),
+        (create_input(data_uri(speech_like_wav(12, 16000))), None, "Audio.AudioRateError"),
+        (create_input(data_uri(speech_like_wav(61))), None, "Audio.DurationLimitError"),
+        (create_input(data_uri(speech_like_wav(5))), None, "Audio.PreprocessError"),
+        (create_input(data_uri(speech_like_wav(12, level=0))), None, "Audio.PreprocessError"),
+        (create_input("data:audio/wav;base64," + "A" * 10_500_000), None, "Audio.FileSizeExceed"),
+        ({"action": "list", "page_size": -1}, None, "InvalidParameter"),
+        ({"action": "delete"}, None, "InvalidParameter"),
+    ],
+)
+async def test_enroll_errors(
+    emulator: DashScopeEmulator,
+    http: aiohttp.ClientSession,
+    input_: dict[str, Any],
+    model: str | None,
+    code: str,
+) -> None:
+    """Each documented failure answers 400 with DashScope's error body."""
+    status, body = await enroll(http, emulator, input_, model=model or "qwen-voice-enrollment")
+    assert status == 400
+    assert body["code"].startswith(code)
+    assert body["message"]
+    assert body["request_id"]
+    assert emulator.voices == {}
+
+
+async def test_enroll_error_messages(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """The audio errors carry the documented message texts."""
+    _, rate = await enroll(http, emulator, create_input(data_uri(speech_like_wav(10.5, 16000))))
+    _, length = await enroll(http, emulator, create_input(data_uri(speech_like_wav(60.5))))
+    _, broken = await enroll(http, emulator, create_input(data_uri(b"\x00" * 100, "audio/mpeg")))
+    assert rate["message"].startswith("File sample rate unsupported.")
+    assert "24000 Hz" in rate["message"]
+    assert length["message"] == "Audio duration exceeds maximum allowed limit."
+    assert broken["message"] == "Decoder audio file failed."
+
+
+async def test_enroll_options(emulator: DashScopeEmulator, http: aiohttp.ClientSession) -> None:
+    """The 2025 rules (16 kHz, shorter clips) can be selected through the options."""
+    emulator.options.enroll_min_sample_rate = 16000
+    emulator.options.enroll_min_seconds = 3
+    status, body = await enroll(http, emulator, create_input(data_uri(speech_like_wav(4, 16000))))
+    assert status == 200, body
+
+
+async def test_enroll_authentication(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """A bad key is 401 InvalidApiKey; the request is still recorded."""
+    status, body = await enroll(
+        http, emulator, {"action": "list"}, headers={"Authorization": "Bearer sk-nope"}
+    )
+    assert (status, body["code"]) == (401, "InvalidApiKey")
+    assert body["message"] == "Invalid API-key provided."
+    assert emulator.http_requests == [
+        {"model": "qwen-voice-enrollment", "input": {"action": "list"}}
+    ]
+
+
+async def test_enroll_quota(emulator: DashScopeEmulator, http: aiohttp.ClientSession) -> None:
+    """The 1001st voice is refused until one is deleted."""
+    for number in range(1000):
+        voice = f"qwen-tts-vc-v{number}-voice-1"
+        emulator.voices[voice] = VoiceRecord(voice=voice, target_model=VC_MODEL, preferred_name="v")
+    status, body = await enroll(http, emulator, create_input(data_uri(GOOD_WAV)))
+    assert (status, body["code"]) == (400, "Throttling.AllocationQuota")
+    await enroll(http, emulator, {"action": "delete", "voice": "qwen-tts-vc-v0-voice-1"})
+    status, _ = await enroll(http, emulator, create_input(data_uri(GOOD_WAV)))
+    assert status == 200
+
+
+async def test_fail_next_http(emulator: DashScopeEmulator, http: aiohttp.ClientSession) -> None:
+    """An armed HTTP failure answers exactly one request."""
+    emulator.fail_next_http(429, "Throttling.RateQuota", "Requests rate limit exceeded.")
+    status, body = await enroll(http, emulator, {"action": "list"})
+    assert status == 429
+    assert body == {
+        "request_id": body["request_id"],
+        "code": "Throttling.RateQuota",
+        "message": "Requests rate limit exceeded.",
+    }
+    status, _ = await enroll(http, emulator, {"action": "list"})
+    assert status == 200
+
+
+async def test_enroll_compressed_uploads(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession, tmp_path: Any
+) -> None:
+    """MP3 and M4A (moov atom at the end, so not streamable) are probed with ffmpeg."""
+    mp3 = await ffmpeg_convert(GOOD_WAV, "-c:a", "libmp3lame", "-f", "mp3")
+    m4a_path = tmp_path / "voice.m4a"
+    process = await asyncio.create_subprocess_exec(
+        *["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "wav", "-i", "pipe:0"],
+        *["-c:a", "aac", str(m4a_path)],
+        stdin=asyncio.subprocess.PIPE,
+    )
+    await process.communicate(GOOD_WAV)
+    m4a = await asyncio.to_thread(m4a_path.read_bytes)
+    for name, audio, mime in (("mp3", mp3, "audio/mpeg"), ("m4a", m4a, "audio/mp4")):
+        status, body = await enroll(
+            http, emulator, create_input(data_uri(audio, mime), preferred_name=name)
+        )
+        assert status == 200, body
+        assert re.fullmatch(VOICE_ID.format(name=name), body["output"]["voice"])
+    stereo_mp3 = await ffmpeg_convert(speech_like_wav(12, channels=2), "-f", "mp3")
+    status, body = await enroll(http, emulator, create_input(data_uri(stereo_mp3, "audio/mpeg")))
+    assert (status, body["code"]) == (400, "Audio.PreprocessError")
+
+
+@pytest.fixture
+async def audio_host(socket_enabled: None) -> AsyncIterator[str]:
+    """Serve GOOD_WAV at <base>/voice.wav from a second loopback server."""
+
+    async def serve(_: web.Request) -> web.Response:
+        """Return the sample."""
+        return web.Response(body=GOOD_WAV, content_type="audio/wav")
+
+    app = web.Application()
+    app.router.add_get("/voice.wav", serve)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_enroll_from_url(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession, audio_host: str
+) -> None:
+    """An http(s) URL is downloaded; a broken URL is InvalidParameter."""
+    status, body = await enroll(http, emulator, create_input(f"{audio_host}/voice.wav"))
+    assert status == 200, body
+    assert emulator.http_requests[0]["input"]["audio"]["data"] == f"{audio_host}/voice.wav"
+    status, body = await enroll(http, emulator, create_input(f"{audio_host}/missing.wav"))
+    assert (status, body["code"]) == (400, "InvalidParameter")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+async def test_command_line(socket_enabled: None, http: aiohttp.ClientSession) -> None:
+    """``python -m tests.dashscope_emulator`` prints its base URL and stops on Ctrl-C."""
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "tests.dashscope_emulator", "--port", "0"],
+        *["--api-key", "sk-cli", "--lenient", "--realtime"],
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(RECEIVE_GUARD):
+            base_url = (await process.stdout.readline()).decode().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
+        async with http.post(
+            base_url + "/api/v1/services/audio/tts/customization",
+            json={"model": "qwen-voice-enrollment", "input": {"action": "list"}},
+            headers={"Authorization": "Bearer sk-cli"},
+        ) as response:
+            assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        await process.communicate()
+    assert process.returncode == 0
