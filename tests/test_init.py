@@ -61,6 +61,14 @@ async def test_rejected_key_starts_reauth(
     await hass.async_block_till_done()
 
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    # The entry's error shows the server's answer, not a bare template.
+    assert mock_config_entry.error_reason_translation_key == "invalid_auth"
+    assert mock_config_entry.error_reason_translation_placeholders == {
+        "code": "InvalidApiKey",
+        "message": "Invalid API-key provided.",
+    }
+    assert mock_config_entry.reason is not None
+    assert "InvalidApiKey: Invalid API-key provided." in mock_config_entry.reason
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
     assert flows[0]["step_id"] == "reauth_confirm"

@@ -31,7 +31,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> b
         cloned_voices = await client.list_voices()
     except QwenTtsAuthError as err:
         raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN, translation_key="invalid_auth"
+            translation_domain=DOMAIN,
+            translation_key="invalid_auth",
+            translation_placeholders={"code": err.code, "message": err.server_message},
         ) from err
     except QwenTtsError as err:
         raise ConfigEntryNotReady(
