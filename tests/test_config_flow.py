@@ -303,8 +303,9 @@ async def test_full_ui_flow_on_custom_endpoint(
 ) -> None:
     """Nothing mocked: set up an account on a custom endpoint, then hear its first profile."""
     result = await _start_user_flow(hass)
+    # Keys and URLs copied from a console often bring spaces or a line break along.
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_REGION: "custom", CONF_API_KEY: API_KEY}
+        result["flow_id"], {CONF_REGION: "custom", CONF_API_KEY: f" {API_KEY}\n"}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "custom"
@@ -313,7 +314,8 @@ async def test_full_ui_flow_on_custom_endpoint(
     assert _suggested(result, CONF_API_KEY) == API_KEY
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_BASE_URL: f"{emulator.base_url}/", CONF_API_KEY: API_KEY}
+        result["flow_id"],
+        {CONF_BASE_URL: f"{emulator.base_url}/ ", CONF_API_KEY: f"{API_KEY}\n"},
     )
     await hass.async_block_till_done()
 
@@ -418,7 +420,7 @@ async def test_reauth_recovers_a_failed_entry(
     assert placeholders["endpoint"] == emulator.base_url
 
     result = await hass.config_entries.flow.async_configure(
-        flow["flow_id"], {CONF_API_KEY: "sk-new"}
+        flow["flow_id"], {CONF_API_KEY: "sk-new "}
     )
     await hass.async_block_till_done()
 
@@ -751,7 +753,7 @@ async def test_cloned_voice_profile_lists_the_models_voices(
     result = await _pick_model(hass, mock_config_entry, VC_MODEL)
 
     assert _options(result, CONF_VOICE) == [
-        {"value": CLONED_VOICE, "label": "grandpa (2026-03-01 10:10:10)"},
+        {"value": CLONED_VOICE, "label": "grandpa (2026-03-01 10:10)"},
         {"value": just_made, "label": "baby"},
     ]
     result = await hass.config_entries.subentries.async_configure(

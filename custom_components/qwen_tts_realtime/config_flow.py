@@ -99,6 +99,11 @@ _OTHER_REGION = {Region.BEIJING: Region.SINGAPORE, Region.SINGAPORE: Region.BEIJ
 _CUSTOM_VOICE_NAME = re.compile(r"qwen-tts-v[cd]-(?P<name>.+?)-voice-")
 
 
+def _stripped(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop the spaces and line breaks that copying a key or URL from a console brings along."""
+    return {key: value.strip() for key, value in user_input.items()}
+
+
 async def _async_validate_account(hass: HomeAssistant, data: Mapping[str, Any]) -> dict[str, str]:
     """Try the key with the free voice-list call; return the form errors (empty when it works)."""
     try:
@@ -153,7 +158,7 @@ class QwenTtsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Show the region + key form; custom endpoints continue on the ``custom`` step."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            self._account = dict(user_input)
+            user_input = self._account = _stripped(user_input)
             if user_input[CONF_REGION] == Region.CUSTOM:
                 return await self.async_step_custom()
             if not (errors := await _async_validate_account(self.hass, user_input)):
@@ -174,7 +179,7 @@ class QwenTtsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the base URL of a custom endpoint (workspace domain, proxy, own server)."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {CONF_REGION: Region.CUSTOM.value, **user_input}
+            data = {CONF_REGION: Region.CUSTOM.value, **_stripped(user_input)}
             if not (errors := await _async_validate_account(self.hass, data)):
                 return await self._async_save_account(data)
             self._account = data
@@ -200,7 +205,7 @@ class QwenTtsConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         entry = self._get_reauth_entry()
         if user_input is not None:
-            data = {**entry.data, CONF_API_KEY: user_input[CONF_API_KEY]}
+            data = {**entry.data, **_stripped(user_input)}
             if not (errors := await _async_validate_account(self.hass, data)):
                 return await self._async_save_account(data)
         return self.async_show_form(
@@ -262,10 +267,10 @@ def voice_title(voice_id: str) -> str:
 
 
 def _cloned_voice_option(voice: EnrolledVoice) -> SelectOptionDict:
-    """Label a cloned voice with its name and creation time."""
+    """Label a cloned voice with its name and creation time, as the TTS voice list does."""
     label = voice_title(voice.voice_id)
     if voice.created:
-        label = f"{label} ({voice.created})"
+        label = f"{label} ({voice.created[:16]})"
     return SelectOptionDict(value=voice.voice_id, label=label)
 
 
