@@ -18,6 +18,7 @@ from custom_components.qwen_tts_realtime.const import (
 from custom_components.qwen_tts_realtime.data import account_unique_id
 
 from .dashscope_emulator import DashScopeEmulator
+from .enrollment_helpers import FileServer, Recordings
 
 API_KEY = "sk-emulator"
 PROFILE_SUBENTRY_ID = "profile_cherry"
@@ -70,3 +71,17 @@ async def init_integration(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     return mock_config_entry
+
+
+@pytest.fixture(scope="session")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Recordings:
+    """Make the test recordings with ffmpeg, once per test run."""
+    return Recordings.create(tmp_path_factory.mktemp("recordings"))
+
+
+@pytest.fixture
+async def file_server(socket_enabled: None) -> AsyncIterator[FileServer]:
+    """Serve recordings over http://127.0.0.1 for one test (loopback sockets allowed)."""
+    server = await FileServer().start()
+    yield server
+    await server.close()

@@ -9,6 +9,7 @@ from homeassistant.helpers.typing import ConfigType
 from .api import QwenTtsAuthError, QwenTtsError
 from .const import DOMAIN
 from .data import QwenTtsConfigEntry, QwenTtsData, create_client
+from .repairs import async_watch_cloned_voices
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -42,6 +43,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> b
             translation_placeholders={"code": type(err).__name__, "message": str(err)},
         ) from err
     entry.runtime_data = QwenTtsData(client=client, cloned_voices=cloned_voices)
+    async_watch_cloned_voices(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

@@ -1,8 +1,227 @@
-"""Service actions for voice enrollment (cloning)."""
+"""Service actions for voice enrollment (cloning): create, list and delete cloned voices."""
 
-from homeassistant.core import HomeAssistant, callback
+from types import MappingProxyType
+from typing import Any
+
+import probatio
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import service
+from homeassistant.helpers.selector import MediaSelector
+
+from .api import (
+    CLONING_MODELS,
+    EnrolledVoice,
+    QwenTtsError,
+    QwenTtsVoiceNotFoundError,
+    language_type_for,
+)
+from .api.catalog import ENROLLMENT_LANGUAGES
+from .api.enrollment import PREFERRED_NAME
+from .config_flow import voice_title
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    CONF_LANGUAGE_TYPE,
+    CONF_MODEL,
+    CONF_VOICE,
+    DEFAULT_PROFILE,
+    DOMAIN,
+    LOGGER,
+    SERVICE_CREATE_VOICE,
+    SERVICE_DELETE_VOICE,
+    SERVICE_LIST_VOICES,
+    SUBENTRY_TTS,
+)
+from .data import QwenTtsConfigEntry, async_refresh_cloned_voices
+from .exceptions import to_ha_error
+from .recording import async_prepare_recording
+
+ATTR_RECORDING = "recording"
+ATTR_PREFERRED_NAME = "preferred_name"
+ATTR_TARGET_MODEL = "target_model"
+ATTR_TEXT = "text"
+ATTR_LANGUAGE = "language"
+ATTR_CREATE_PROFILE = "create_profile"
+ATTR_VOICE_ID = "voice_id"
+
+CREATE_VOICE_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        # The media picker in the UI; a path, URL or media-source id in YAML.
+        probatio.Required(ATTR_RECORDING): probatio.Any(
+            MediaSelector({"accept": ["audio/*"]}), cv.string
+        ),
+        probatio.Required(ATTR_PREFERRED_NAME): cv.string,
+        probatio.Optional(ATTR_TARGET_MODEL, default=CLONING_MODELS[0]): probatio.In(
+            CLONING_MODELS
+        ),
+        probatio.Optional(ATTR_TEXT): cv.string,
+        probatio.Optional(ATTR_LANGUAGE): probatio.In(ENROLLMENT_LANGUAGES),
+        probatio.Optional(ATTR_CREATE_PROFILE, default=False): cv.boolean,
+    }
+)
+LIST_VOICES_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+DELETE_VOICE_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_VOICE_ID): cv.string,
+    }
+)
 
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the voice enrollment actions."""
+    """Register the voice enrollment actions.
+
+    Creating and deleting voices changes the account and reads files, so only
+    administrators (and automations) may do it; listing is open to every user.
+    """
+    service.async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_CREATE_VOICE,
+        _async_create_voice,
+        CREATE_VOICE_SCHEMA,
+        SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_LIST_VOICES,
+        _async_list_voices,
+        schema=LIST_VOICES_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    service.async_register_admin_service(
+        hass, DOMAIN, SERVICE_DELETE_VOICE, _async_delete_voice, DELETE_VOICE_SCHEMA
+    )
+
+
+def _get_entry(call: ServiceCall) -> QwenTtsConfigEntry:
+    """Return the loaded account the call is for (the only one when not given)."""
+    entry: QwenTtsConfigEntry = service.async_get_config_entry(
+        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
+    )
+    return entry
+
+
+async def _async_refresh_voices(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> None:
+    """Update the voices the profiles and entities offer after a change.
+
+    The change itself succeeded, so a failing refresh is only logged: failing the
+    action would make people repeat a creation that already happened.
+    """
+    try:
+        await async_refresh_cloned_voices(hass, entry)
+    except QwenTtsError as err:
+        LOGGER.warning(
+            "The voice list of %s could not be refreshed (%s); it updates when the "
+            "integration reloads",
+            entry.title,
+            err,
+        )
+
+
+async def _async_create_voice(call: ServiceCall) -> ServiceResponse:
+    """Check and normalise the recording, clone the voice, and optionally add a profile."""
+    hass = call.hass
+    entry = _get_entry(call)
+    preferred_name: str = call.data[ATTR_PREFERRED_NAME]
+    # Checked first: it is instant, while the recording may take a while to prepare.
+    if not PREFERRED_NAME.fullmatch(preferred_name):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_preferred_name",
+            translation_placeholders={"value": preferred_name},
+        )
+    recording = await async_prepare_recording(hass, call.data[ATTR_RECORDING])
+    if recording.trimmed:
+        LOGGER.info(
+            "The recording for voice %s is %s s long; only its first %.0f s are uploaded",
+            preferred_name,
+            "?" if recording.original_duration is None else f"{recording.original_duration:.1f}",
+            recording.duration,
+        )
+    language: str | None = call.data.get(ATTR_LANGUAGE)
+    try:
+        voice = await entry.runtime_data.client.create_voice(
+            target_model=call.data[ATTR_TARGET_MODEL],
+            preferred_name=preferred_name,
+            audio=recording.data_uri,
+            text=call.data.get(ATTR_TEXT),
+            language=language,
+        )
+    except QwenTtsError as err:
+        raise to_ha_error(hass, entry, err) from err
+    LOGGER.info("Created cloned voice %s for %s", voice.voice_id, voice.target_model)
+    await _async_refresh_voices(hass, entry)
+    response: dict[str, Any] = {
+        ATTR_VOICE_ID: voice.voice_id,
+        ATTR_TARGET_MODEL: voice.target_model,
+        ATTR_RECORDING: recording.as_dict(),
+    }
+    if call.data[ATTR_CREATE_PROFILE]:
+        response["profile_subentry_id"] = _add_profile(hass, entry, voice, language)
+    return response
+
+
+def _add_profile(
+    hass: HomeAssistant, entry: QwenTtsConfigEntry, voice: EnrolledVoice, language: str | None
+) -> str:
+    """Add a voice profile (and so a TTS entity) speaking with ``voice``; return its id."""
+    data = {**DEFAULT_PROFILE, CONF_MODEL: voice.target_model, CONF_VOICE: voice.voice_id}
+    if language:
+        data[CONF_LANGUAGE_TYPE] = language_type_for(language)
+    subentry = ConfigSubentry(
+        data=MappingProxyType(data),
+        subentry_type=SUBENTRY_TTS,
+        title=voice_title(voice.voice_id),
+        unique_id=None,
+    )
+    hass.config_entries.async_add_subentry(entry, subentry)
+    return subentry.subentry_id
+
+
+async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
+    """Return the account's cloned voices, newest first (and refresh the voice pickers)."""
+    entry = _get_entry(call)
+    try:
+        voices = await async_refresh_cloned_voices(call.hass, entry)
+    except QwenTtsError as err:
+        raise to_ha_error(call.hass, entry, err) from err
+    return {
+        "voices": [
+            {
+                ATTR_VOICE_ID: voice.voice_id,
+                ATTR_TARGET_MODEL: voice.target_model,
+                "created": voice.created,
+                ATTR_LANGUAGE: voice.language,
+            }
+            for voice in voices
+        ]
+    }
+
+
+async def _async_delete_voice(call: ServiceCall) -> None:
+    """Delete a cloned voice; profiles still using it get a repair issue."""
+    entry = _get_entry(call)
+    voice_id: str = call.data[ATTR_VOICE_ID]
+    try:
+        await entry.runtime_data.client.delete_voice(voice_id)
+    except QwenTtsVoiceNotFoundError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="delete_unknown_voice",
+            translation_placeholders={"voice_id": voice_id},
+        ) from err
+    except QwenTtsError as err:
+        raise to_ha_error(call.hass, entry, err) from err
+    LOGGER.info("Deleted cloned voice %s", voice_id)
+    await _async_refresh_voices(call.hass, entry)
