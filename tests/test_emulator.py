@@ -47,6 +47,11 @@ RESPONSE_ORDER = [
 RECEIVE_GUARD = 10
 
 
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Override the conftest's autouse fixture: the emulator needs no Home Assistant."""
+
+
 @pytest.fixture
 async def emulator(socket_enabled: None) -> AsyncIterator[DashScopeEmulator]:
     """Run a default (strict) emulator on a free loopback port."""
