@@ -58,7 +58,6 @@ class Recording:
     wav: bytes
     duration: float
     original_duration: float | None
-    sound_seconds: float
     trimmed: bool
 
     @property
@@ -113,7 +112,6 @@ async def async_prepare_recording(
         wav=pcm_to_wav(pcm, SAMPLE_RATE),
         duration=duration,
         original_duration=original_duration if trimmed else duration,
-        sound_seconds=sound_seconds,
         trimmed=trimmed,
     )
 
@@ -125,6 +123,8 @@ async def _async_local_file(
     """Yield a local file holding the recording (a temporary one for downloads)."""
     if isinstance(recording, Mapping):
         recording = str(recording["media_content_id"])
+    # Errors name what the user gave: a media source's address may hold an access token.
+    shown = recording
     if recording.startswith(_MEDIA_SOURCE_PREFIX):
         try:
             media = await media_source.async_resolve_media(hass, recording, None)
@@ -138,7 +138,7 @@ async def _async_local_file(
             raise _invalid("recording_source_not_supported", recording=recording)
         recording = media.url
     if recording.startswith(("http://", "https://")):
-        data = await _async_download(hass, recording)
+        data = await _async_download(hass, recording, shown)
         path = await hass.async_add_executor_job(_write_temp_file, data)
         try:
             yield path
@@ -159,8 +159,11 @@ async def _async_existing_file(hass: HomeAssistant, path: Path) -> Path:
     return path
 
 
-async def _async_download(hass: HomeAssistant, url: str) -> bytes:
-    """Download a recording into memory, refusing anything over the size limit."""
+async def _async_download(hass: HomeAssistant, url: str, shown: str) -> bytes:
+    """Download a recording into memory, refusing anything over the size limit.
+
+    Errors name the recording as ``shown``.
+    """
     limit = f"{MAX_DOWNLOAD_BYTES // (1024 * 1024)}"
     received = bytearray()
     try:
@@ -169,17 +172,17 @@ async def _async_download(hass: HomeAssistant, url: str) -> bytes:
         ) as response:
             if not response.ok:
                 raise _invalid(
-                    "recording_download_failed", url=url, error=f"HTTP {response.status}"
+                    "recording_download_failed", url=shown, error=f"HTTP {response.status}"
                 )
             if (response.content_length or 0) > MAX_DOWNLOAD_BYTES:
-                raise _invalid("recording_too_large", url=url, limit=limit)
+                raise _invalid("recording_too_large", url=shown, limit=limit)
             async for chunk in response.content.iter_chunked(64 * 1024):
                 received += chunk
                 if len(received) > MAX_DOWNLOAD_BYTES:
-                    raise _invalid("recording_too_large", url=url, limit=limit)
+                    raise _invalid("recording_too_large", url=shown, limit=limit)
     except (aiohttp.ClientError, TimeoutError) as err:
         raise _invalid(
-            "recording_download_failed", url=url, error=str(err) or type(err).__name__
+            "recording_download_failed", url=shown, error=str(err) or type(err).__name__
         ) from err
     return bytes(received)
 
