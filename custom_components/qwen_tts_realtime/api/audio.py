@@ -9,9 +9,15 @@ CHANNELS = 1
 STREAMING_SIZE = 0xFFFFFFFF
 
 
-def wav_header(sample_rate: int, data_size: int | None = None) -> bytes:
+def wav_header(
+    sample_rate: int,
+    data_size: int | None = None,
+    *,
+    channels: int = CHANNELS,
+    sample_width: int = SAMPLE_WIDTH,
+) -> bytes:
     """Return a 44-byte PCM WAV header; ``data_size=None`` makes it a streaming header."""
-    byte_rate = sample_rate * CHANNELS * SAMPLE_WIDTH
+    block_align = channels * sample_width
     riff_size = STREAMING_SIZE if data_size is None else 36 + data_size
     return struct.pack(
         "<4sI4s4sIHHIIHH4sI",
@@ -21,16 +27,18 @@ def wav_header(sample_rate: int, data_size: int | None = None) -> bytes:
         b"fmt ",
         16,
         1,
-        CHANNELS,
+        channels,
         sample_rate,
-        byte_rate,
-        CHANNELS * SAMPLE_WIDTH,
-        SAMPLE_WIDTH * 8,
+        sample_rate * block_align,
+        block_align,
+        sample_width * 8,
         b"data",
         STREAMING_SIZE if data_size is None else data_size,
     )
 
 
-def pcm_to_wav(pcm: bytes, sample_rate: int) -> bytes:
+def pcm_to_wav(
+    pcm: bytes, sample_rate: int, *, channels: int = CHANNELS, sample_width: int = SAMPLE_WIDTH
+) -> bytes:
     """Wrap complete PCM audio in a WAV file with exact sizes."""
-    return wav_header(sample_rate, len(pcm)) + pcm
+    return wav_header(sample_rate, len(pcm), channels=channels, sample_width=sample_width) + pcm
