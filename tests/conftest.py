@@ -1,12 +1,16 @@
 """Shared fixtures: a real Home Assistant, the local DashScope emulator, a configured account."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.qwen_tts_realtime.const import (
     CONF_BASE_URL,
@@ -85,3 +89,19 @@ async def file_server(socket_enabled: None) -> AsyncIterator[FileServer]:
     server = await FileServer().start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+def mock_tts_cache_dir(tmp_path: Path) -> Iterator[Path]:
+    """Keep the TTS file cache in a fresh temporary folder (PHCC has no such fixture)."""
+    with (
+        patch("homeassistant.components.tts._init_tts_cache_dir", return_value=str(tmp_path)),
+        patch("homeassistant.components.tts._get_cache_files", return_value={}),
+    ):
+        yield tmp_path
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Use Home Assistant's snapshot format and folder, tests/snapshots/."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)

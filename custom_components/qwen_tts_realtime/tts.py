@@ -1,0 +1,354 @@
+"""Text-to-speech entities: one per voice profile, text streams in and audio streams out."""
+
+import math
+import re
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+from contextlib import aclosing
+from typing import Any, override
+
+from homeassistant.components.tts import (
+    ATTR_PREFERRED_FORMAT,
+    ATTR_PREFERRED_SAMPLE_BYTES,
+    ATTR_PREFERRED_SAMPLE_CHANNELS,
+    ATTR_PREFERRED_SAMPLE_RATE,
+    ATTR_VOICE,
+    TextToSpeechEntity,
+    TTSAudioResponse,
+    TtsAudioType,
+    Voice,
+)
+from homeassistant.components.tts.entity import TTSAudioRequest
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import language as language_util
+
+from .api import (
+    EnrolledVoice,
+    ModelInfo,
+    QwenTtsError,
+    SessionConfig,
+    VoiceKind,
+    get_model,
+    language_type_for,
+)
+from .api.validation import validate_session_config
+from .audio_output import DEFAULT_FORMAT, AudioPlan, plan_audio
+from .const import (
+    CONF_AUDIO_OUTPUT,
+    CONF_INSTRUCTIONS,
+    CONF_LANGUAGE_TYPE,
+    CONF_MODEL,
+    CONF_PITCH_RATE,
+    CONF_SPEECH_RATE,
+    CONF_VOICE,
+    CONF_VOLUME,
+    DEFAULT_LANGUAGE_TYPE,
+    DEFAULT_PITCH_RATE,
+    DEFAULT_SPEECH_RATE,
+    DEFAULT_VOLUME,
+    DOMAIN,
+    OUTPUT_AUTO,
+    SUBENTRY_TTS,
+    voices_updated_signal,
+)
+from .data import QwenTtsConfigEntry
+from .exceptions import to_ha_error
+from .markdown import strip_markdown_stream
+
+PARALLEL_UPDATES = 0
+
+# Locale tags offered per session language type, the usual one first. Every tag maps
+# back to its language type with ``language_type_for``.
+LANGUAGE_TAGS: dict[str, tuple[str, ...]] = {
+    "Chinese": (
+        "zh-CN", "zh", "zh-Hans", "zh-Hant", "zh-TW", "zh-HK", "zh-SG", "yue", "yue-HK",
+    ),
+    "English": (
+        "en-US", "en", "en-GB", "en-AU", "en-CA", "en-IE", "en-IN", "en-NZ", "en-SG", "en-ZA",
+    ),
+    "German": ("de-DE", "de", "de-AT", "de-CH"),
+    "Italian": ("it-IT", "it", "it-CH"),
+    "Portuguese": ("pt-BR", "pt", "pt-PT"),
+    "Spanish": ("es-ES", "es", "es-MX", "es-US", "es-AR", "es-CO", "es-419"),
+    "Japanese": ("ja-JP", "ja"),
+    "Korean": ("ko-KR", "ko"),
+    "French": ("fr-FR", "fr", "fr-CA", "fr-BE", "fr-CH"),
+    "Russian": ("ru-RU", "ru"),
+}  # fmt: skip
+# Every model speaks Chinese, and many users do.
+FALLBACK_LANGUAGE = "zh-CN"
+_CLONED_VOICE_ID = re.compile(r"qwen-tts-vc-(?P<name>.+)-voice-\d+-[0-9a-f]+")
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: QwenTtsConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add one entity per voice profile."""
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type == SUBENTRY_TTS:
+            async_add_entities(
+                [QwenTtsEntity(entry, subentry, hass.config.language)],
+                config_subentry_id=subentry.subentry_id,
+            )
+
+
+def _has_tuning(model: ModelInfo | None) -> bool:
+    """Tell whether speech rate, pitch and volume apply (an unknown model gets the benefit)."""
+    return model is None or model.tuning
+
+
+def _has_instructions(model: ModelInfo | None) -> bool:
+    """Tell whether style instructions apply (an unknown model gets the benefit)."""
+    return model is None or model.instructions
+
+
+def supported_languages(model: ModelInfo | None) -> list[str]:
+    """Return the locale tags of every language the model speaks."""
+    language_types = model.language_types if model else tuple(LANGUAGE_TAGS)
+    return [tag for name in language_types for tag in LANGUAGE_TAGS.get(name, ())]
+
+
+def default_language(supported: list[str], language_type: str, ha_language: str) -> str:
+    """Return the profile's fixed language, else Home Assistant's, else Chinese."""
+    if (tags := LANGUAGE_TAGS.get(language_type)) and tags[0] in supported:
+        return tags[0]
+    if matches := language_util.matches(ha_language, supported):
+        return matches[0]
+    return FALLBACK_LANGUAGE
+
+
+def _supported_options(model: ModelInfo | None) -> list[str]:
+    """Return the per-call options: voice, what the caller wants, and the model's knobs."""
+    options = [
+        ATTR_VOICE,
+        ATTR_PREFERRED_FORMAT,
+        ATTR_PREFERRED_SAMPLE_RATE,
+        ATTR_PREFERRED_SAMPLE_CHANNELS,
+        ATTR_PREFERRED_SAMPLE_BYTES,
+        CONF_LANGUAGE_TYPE,
+    ]
+    if _has_tuning(model):
+        options += [CONF_SPEECH_RATE, CONF_PITCH_RATE, CONF_VOLUME]
+    if _has_instructions(model):
+        options.append(CONF_INSTRUCTIONS)
+    return options
+
+
+def _default_options(
+    model_id: str, model: ModelInfo | None, profile: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return the profile's settings as options, so each is part of the TTS cache key.
+
+    The model is there for the cache key only (it is not a per-call option): a
+    profile switched to another model must not replay the old model's audio.
+    """
+    options: dict[str, Any] = {
+        ATTR_VOICE: profile[CONF_VOICE],
+        ATTR_PREFERRED_FORMAT: DEFAULT_FORMAT,
+        CONF_MODEL: model_id,
+    }
+    # "Auto" stays out: the language of each request then picks the language type.
+    if (language_type := profile.get(CONF_LANGUAGE_TYPE)) and language_type != (
+        DEFAULT_LANGUAGE_TYPE
+    ):
+        options[CONF_LANGUAGE_TYPE] = language_type
+    if _has_tuning(model):
+        options[CONF_SPEECH_RATE] = profile.get(CONF_SPEECH_RATE, DEFAULT_SPEECH_RATE)
+        options[CONF_PITCH_RATE] = profile.get(CONF_PITCH_RATE, DEFAULT_PITCH_RATE)
+        options[CONF_VOLUME] = profile.get(CONF_VOLUME, DEFAULT_VOLUME)
+    if _has_instructions(model) and (instructions := profile.get(CONF_INSTRUCTIONS)):
+        options[CONF_INSTRUCTIONS] = instructions
+    return options
+
+
+def _cloned_voice_name(voice: EnrolledVoice) -> str:
+    """Return e.g. ``guanyu (2025-08-11 17:59)`` for a cloned voice id."""
+    match = _CLONED_VOICE_ID.fullmatch(voice.voice_id)
+    name = match["name"] if match else voice.voice_id
+    return f"{name} ({voice.created[:16]})" if voice.created else name
+
+
+def voice_list(
+    model_id: str, model: ModelInfo | None, profile_voice: str, cloned: list[EnrolledVoice]
+) -> list[Voice]:
+    """Return the voices the model speaks with, the profile's voice first.
+
+    Pipelines pick the first voice when the user picks none.
+    """
+    voices: list[Voice] = []
+    if model is not None and model.voice_kind is VoiceKind.SYSTEM:
+        voices = [Voice(voice.voice_id, voice.display_name) for voice in model.voices]
+    elif model is not None and model.voice_kind is VoiceKind.CLONED:
+        voices = [
+            Voice(voice.voice_id, _cloned_voice_name(voice))
+            for voice in cloned
+            if voice.target_model == model_id
+        ]
+    first = [voice for voice in voices if voice.voice_id == profile_voice]
+    rest = [voice for voice in voices if voice.voice_id != profile_voice]
+    return (first or [Voice(profile_voice, profile_voice)]) + rest
+
+
+def _number[T: (int, float)](options: Mapping[str, Any], name: str, kind: type[T]) -> T | None:
+    """Return a numeric option, or raise a translated error for a value that is not one."""
+    value = options.get(name)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except TypeError, ValueError:
+        number = math.nan
+    if math.isnan(number) or (kind is int and not number.is_integer()):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_option",
+            translation_placeholders={"option": name, "value": str(value)},
+        )
+    return kind(number)
+
+
+async def _single(message: str) -> AsyncGenerator[str]:
+    """Yield a whole message as one chunk."""
+    yield message
+
+
+class QwenTtsEntity(TextToSpeechEntity):
+    """Speech in the voice of one profile: a model, a voice and its tuning."""
+
+    _attr_has_entity_name = True
+    # Home Assistant refuses to synthesize with a nameless engine ("TTS engine name is
+    # not set"), so the entity is named "Speech" on the profile's device, not None.
+    _attr_translation_key = "speech"
+
+    def __init__(
+        self, entry: QwenTtsConfigEntry, subentry: ConfigSubentry, ha_language: str
+    ) -> None:
+        """Describe the profile; languages, options and voices follow from its model."""
+        profile = subentry.data
+        self._entry = entry
+        self._model_id: str = profile[CONF_MODEL]
+        self._model = get_model(self._model_id)
+        self._voice: str = profile[CONF_VOICE]
+        self._audio_output: str = profile.get(CONF_AUDIO_OUTPUT, OUTPUT_AUTO)
+        self._voices: list[Voice] = []
+        self._attr_unique_id = subentry.subentry_id
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry.subentry_id)},
+            name=subentry.title,
+            manufacturer="Alibaba Cloud",
+            model=self._model_id,
+            entry_type=DeviceEntryType.SERVICE,
+        )
+        self._attr_supported_languages = supported_languages(self._model)
+        self._attr_default_language = default_language(
+            self._attr_supported_languages,
+            profile.get(CONF_LANGUAGE_TYPE, DEFAULT_LANGUAGE_TYPE),
+            ha_language,
+        )
+        self._attr_supported_options = _supported_options(self._model)
+        self._attr_default_options = _default_options(self._model_id, self._model, profile)
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Build the voice list and follow changes of the account's cloned voices."""
+        await super().async_added_to_hass()
+        self._update_voices()
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass, voices_updated_signal(self._entry.entry_id), self._async_voices_updated
+            )
+        )
+
+    def _update_voices(self) -> None:
+        """Rebuild the voice list from the catalogue and the account's cloned voices."""
+        self._voices = voice_list(
+            self._model_id, self._model, self._voice, self._entry.runtime_data.cloned_voices
+        )
+
+    @callback
+    def _async_voices_updated(self) -> None:
+        """Show voices that were just cloned or deleted."""
+        self._update_voices()
+        self.async_write_ha_state()
+
+    @override
+    @callback
+    def async_get_supported_voices(self, language: str) -> list[Voice] | None:
+        """Return the voices; every one of them speaks every supported language."""
+        return self._voices
+
+    @override
+    async def async_stream_tts_audio(self, request: TTSAudioRequest) -> TTSAudioResponse:
+        """Open the session now and stream: text chunks in as they come, audio out as it comes."""
+        plan, config = self._prepare(request.language, request.options)
+        return TTSAudioResponse(plan.extension, self._stream(plan, config, request.message_gen))
+
+    @override
+    async def async_get_tts_audio(
+        self, message: str, language: str, options: dict[str, Any]
+    ) -> TtsAudioType:
+        """Return the complete audio of ``message`` (a WAV file has its exact sizes)."""
+        plan, config = self._prepare(language, options)
+        audio = b"".join([chunk async for chunk in self._audio(plan, config, _single(message))])
+        return plan.extension, plan.wav_file(audio) if plan.extension == "wav" else audio
+
+    def _prepare(
+        self, language: str, options: Mapping[str, Any]
+    ) -> tuple[AudioPlan, SessionConfig]:
+        """Plan the audio and build the session settings; raise translated errors for bad ones."""
+        options = {**(self.default_options or {}), **options}
+        plan = plan_audio(self._model, self._audio_output, options)
+        config = SessionConfig(
+            voice=str(options.get(ATTR_VOICE) or ""),
+            response_format=plan.response_format,
+            sample_rate=plan.service_rate,
+            speech_rate=_number(options, CONF_SPEECH_RATE, float),
+            pitch_rate=_number(options, CONF_PITCH_RATE, float),
+            volume=_number(options, CONF_VOLUME, int),
+            language_type=options.get(CONF_LANGUAGE_TYPE) or language_type_for(language),
+            instructions=options.get(CONF_INSTRUCTIONS) or None,
+        )
+        try:
+            validate_session_config(self._model_id, config)
+        except QwenTtsError as err:
+            raise to_ha_error(self.hass, self._entry, err) from err
+        return plan, config
+
+    async def _stream(
+        self, plan: AudioPlan, config: SessionConfig, text: AsyncIterable[str]
+    ) -> AsyncGenerator[bytes]:
+        """Yield the audio, behind one streaming WAV header when the plan is WAV.
+
+        The header goes out with the first audio, not before: a session that fails
+        before any audio then fails the whole request (HTTP 500), instead of
+        sending a player a WAV that breaks off.
+        """
+        header = plan.streaming_header() if plan.extension == "wav" else b""
+        async for audio in self._audio(plan, config, text):
+            if header:
+                yield header
+                header = b""
+            yield audio
+        if header:  # no audio at all (nothing to say): still a valid, empty WAV
+            yield header
+
+    async def _audio(
+        self, plan: AudioPlan, config: SessionConfig, text: AsyncIterable[str]
+    ) -> AsyncGenerator[bytes]:
+        """Run one session on the Markdown-free text and yield its audio in the planned shape."""
+        converter = plan.pcm_converter()
+        synthesis = self._entry.runtime_data.client.synthesize(
+            self._model_id, config, strip_markdown_stream(text)
+        )
+        try:
+            async with aclosing(synthesis) as audio_stream:
+                async for audio in audio_stream:
+                    yield converter.convert(audio) if converter else audio
+        except QwenTtsError as err:
+            raise to_ha_error(self.hass, self._entry, err) from err

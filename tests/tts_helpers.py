@@ -1,0 +1,103 @@
+"""Helpers for TTS tests: fetch what a media player would fetch, and measure decoded audio."""
+
+import asyncio
+import io
+import json
+import wave
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from homeassistant.components import media_source
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from .dashscope_emulator import SessionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedAudio:
+    """What a player hears: codec, rate, channels and the decoded duration."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+    seconds: float
+
+
+async def _run(args: list[str], data: bytes) -> bytes:
+    """Run ffmpeg/ffprobe on ``data`` and return its output."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate(data)
+    assert process.returncode == 0, stderr.decode()
+    return stdout
+
+
+async def decode_audio(data: bytes) -> DecodedAudio:
+    """Decode any audio file with ffmpeg and measure it (every frame, not the header's claim)."""
+    probe = json.loads(
+        await _run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", "-i", "pipe:0"], data)
+    )
+    stream = probe["streams"][0]
+    rate, channels = int(stream["sample_rate"]), int(stream["channels"])
+    decode = ["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "s16le", "-ac", "1"]
+    pcm = await _run([*decode, "-ar", str(rate), "pipe:1"], data)
+    return DecodedAudio(stream["codec_name"], rate, channels, len(pcm) / 2 / rate)
+
+
+@dataclass(frozen=True, slots=True)
+class WavAudio:
+    """A WAV stream as Python's ``wave`` reads it, with the frames actually present."""
+
+    sample_rate: int
+    channels: int
+    sample_width: int
+    data_size_field: int
+    frames: bytes
+
+    @property
+    def seconds(self) -> float:
+        """Return the duration of the frames present."""
+        return len(self.frames) / (self.sample_rate * self.channels * self.sample_width)
+
+
+def read_wav(data: bytes) -> WavAudio:
+    """Read a WAV file or stream; streaming headers claim no real size, so count the bytes."""
+    with wave.open(io.BytesIO(data)) as wav:
+        params = wav.getparams()
+    data_at = data.index(b"data") + 8
+    return WavAudio(
+        sample_rate=params.framerate,
+        channels=params.nchannels,
+        sample_width=params.sampwidth,
+        data_size_field=int.from_bytes(data[data_at - 4 : data_at], "little"),
+        frames=data[data_at:],
+    )
+
+
+async def retrieve_media(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, media_content_id: str
+) -> tuple[HTTPStatus, bytes]:
+    """Resolve a media source id as a player integration does and GET its URL."""
+    media = await media_source.async_resolve_media(hass, media_content_id, None)
+    client = await hass_client()
+    response = await client.get(media.url)
+    return HTTPStatus(response.status), await response.read()
+
+
+def received_events(session: SessionRecord) -> list[dict[str, Any]]:
+    """Return the client events a session received, with the volatile event ids normalised."""
+    return [
+        {**event, "event_id": "event_<id>"} if "event_id" in event else event
+        for event in session.received
+    ]
+
+
+def sent_audio_bytes(session: SessionRecord) -> int:
+    """Return how many audio bytes the emulator sent in a session."""
+    return sum(event["delta"] for event in session.sent if event["type"] == "response.audio.delta")
