@@ -1399,6 +1399,7 @@ class DashScopeEmulator:
         self._runner: web.AppRunner | None = None
         self._live: set[_RealtimeSession] = set()
         self._connections: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._handshake_faults: deque[tuple[int, str, str]] = deque()
         self._http_faults: deque[tuple[int, str, str]] = deque()
         self._session_faults = _SessionFaults()
@@ -1433,6 +1434,7 @@ class DashScopeEmulator:
         """Listen on host:port (0 = any free port) and return the base URL."""
         if self._runner is not None:
             return self.base_url
+        self._closing = False
         # Room for a 10 MB data URI plus the JSON around it, so oversize uploads get the
         # DashScope error instead of aiohttp's bare 413.
         app = web.Application(client_max_size=_MAX_AUDIO_BYTES * 2)
@@ -1457,15 +1459,15 @@ class DashScopeEmulator:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        self._closing = True  # requests arriving from now on are refused at once
         for session in list(self._live):
             await session.shutdown()
+        # Cancel what is still being served (a handshake in handshake_delay, an enrollment in
+        # ffmpeg, an idle keep-alive connection): aiohttp would wait shutdown_timeout for them,
+        # and forgets handlers whose client already left, which then outlive close().
+        await self._cancel_connections()
         await runner.cleanup()
-        # aiohttp forgets a connection whose client left while its handler still runs (e.g.
-        # in handshake_delay); cancel those so nothing outlives close().
-        orphans = [task for task in self._connections if not task.done()]
-        for task in orphans:
-            task.cancel()
-        await asyncio.gather(*orphans, return_exceptions=True)
+        await self._cancel_connections()
         for _, _, waiter in self._waiters:
             waiter.cancel()
         self._waiters.clear()
@@ -1515,12 +1517,20 @@ class DashScopeEmulator:
         while self._live:
             await next(iter(self._live)).ended.wait()
 
-    def _track(self, request: web.Request) -> None:
-        """Remember the connection task serving a request until it ends."""
+    async def _cancel_connections(self) -> None:
+        """Cancel the tasks still serving connections and wait for them."""
+        pending = [task for task in self._connections if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _track(self, request: web.Request) -> bool:
+        """Remember the connection task serving a request; False once close() has begun."""
         task = request.task
         if task not in self._connections:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
+        return not self._closing
 
     def _note_client_event(self, event: dict[str, Any]) -> None:
         """Count a received client event and wake the matching waiters."""
@@ -1540,9 +1550,10 @@ class DashScopeEmulator:
 
     # -- realtime ----------------------------------------------------------------------------
 
-    async def _handle_realtime(self, request: web.Request) -> web.StreamResponse:
-        """Authenticate and upgrade, then run the session until the socket closes."""
-        self._track(request)
+    async def _refuse_handshake(self, request: web.Request) -> web.Response | None:
+        """Return the HTTP error that refuses this upgrade, or None to accept it (A.2)."""
+        if not self._track(request):
+            return _error_response(503, *_DEFAULT_MESSAGES[503])
         if self.options.handshake_delay > 0:
             await asyncio.sleep(self.options.handshake_delay)
         if self._handshake_faults:
@@ -1555,6 +1566,13 @@ class DashScopeEmulator:
         if model not in MODELS:
             # Unknown model: the spec leaves the mode open; this emulator refuses the upgrade.
             return _error_response(404, "Model.NotExist", "Model not exist.")
+        return None
+
+    async def _handle_realtime(self, request: web.Request) -> web.StreamResponse:
+        """Authenticate and upgrade, then run the session until the socket closes."""
+        if (refusal := await self._refuse_handshake(request)) is not None:
+            return refusal
+        model = request.query["model"]
         ws = web.WebSocketResponse(timeout=1.0)
         if not ws.can_prepare(request).ok:
             return _error_response(400, "InvalidParameter", "A WebSocket upgrade is required.")
@@ -1585,7 +1603,8 @@ class DashScopeEmulator:
 
     async def _handle_customization(self, request: web.Request) -> web.Response:
         """Serve ``qwen-voice-enrollment`` create / list / query / delete (B.2-B.6)."""
-        self._track(request)
+        if not self._track(request):
+            return _error_response(503, *_DEFAULT_MESSAGES[503])
         try:
             return _json_response(await self._customization(request))
         except _HttpError as err:

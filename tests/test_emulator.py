@@ -906,6 +906,38 @@ async def test_close_ends_open_sockets(socket_enabled: None, http: aiohttp.Clien
         await http.post(emulator.customization_url)
 
 
+async def test_close_during_handshake_delay(socket_enabled: None) -> None:
+    """A client that gives up during handshake_delay leaves nothing running after close()."""
+    emulator = DashScopeEmulator()
+    emulator.options.handshake_delay = 60
+    await emulator.start()
+    host, port = emulator.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"model": "qwen-voice-enrollment", "input": {"action": "list"}}'
+    # Pipelined: aiohttp starts the second handler before the first response can be read, so
+    # reading that response proves the upgrade is waiting in handshake_delay.
+    writer.write(
+        b"POST /api/v1/services/audio/tts/customization HTTP/1.1\r\nHost: h\r\n"
+        b"Authorization: Bearer sk-emulator\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+        + f"GET /api-ws/v1/realtime?model={FLASH} HTTP/1.1\r\nHost: h\r\n".encode()
+        + b"Authorization: Bearer sk-emulator\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    async with asyncio.timeout(RECEIVE_GUARD):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
+        await reader.readexactly(length)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert len(emulator._connections) == 1
+    writer.close()
+    await writer.wait_closed()
+    # verify_cleanup (HA test plugin) fails the test if the delayed handler outlives this.
+    await emulator.close()
+    assert emulator.sessions == []
+
+
 # --------------------------------------------------------------------------------------------
 # wait_for_client_event
 # --------------------------------------------------------------------------------------------
