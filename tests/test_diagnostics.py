@@ -10,7 +10,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.matchers import path_type
@@ -32,12 +31,6 @@ VOLATILE = path_type(
     },
     regex=True,
 )
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Use Home Assistant's snapshot format and folder (syrupy's own fixture wins otherwise)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 async def _text() -> AsyncIterator[str]:
