@@ -673,8 +673,8 @@ def _check_voice(
 
 
 def _check_choice(name: str, value: object, choices: Sequence[object]) -> object:
-    """Validate an enumerated field (exact match, JSON type included)."""
-    if isinstance(value, bool) or value not in choices:
+    """Validate an enumerated field (exact match, JSON type included: 24000.0 is not 24000)."""
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
         raise _WsError(_invalid_value(value, _quote_list(choices)), param=f"session.{name}")
     return value
 
@@ -804,10 +804,6 @@ class _SessionFaults:
     error_after: int = 0
     drop_after: int | None = None
     stall_after: int | None = None
-
-    def armed(self) -> bool:
-        """Tell whether any fault is set."""
-        return self.error is not None or self.drop_after is not None or self.stall_after is not None
 
 
 @dataclass(frozen=True, slots=True)

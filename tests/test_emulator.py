@@ -503,6 +503,7 @@ async def test_whitespace_is_not_a_response(
         (FLASH, {"voice": "Cherry", "bit_rate": 5}, ("session.bit_rate", "5")),
         (FLASH, {"voice": "Cherry", "pitch_rate": "1"}, ("session.pitch_rate", "'1'")),
         (FLASH, {"voice": "Cherry", "sample_rate": 44100}, ("session.sample_rate", "44100")),
+        (FLASH, {"voice": "Cherry", "sample_rate": 24000.0}, ("session.sample_rate", "24000.0")),
         (FLASH, {"voice": "Cherry", "response_format": "aac"}, ("session.response_format", "aac")),
         (FLASH, {"voice": "Cherry", "mode": "auto"}, ("session.mode", "'auto'")),
         (FLASH, {"voice": "Cherry", "language_type": "Klingon"}, ("session.language_type", "K")),
