@@ -268,11 +268,20 @@ async def test_fail_next_handshake(
 async def test_fail_next_handshake_custom_body(
     emulator: DashScopeEmulator, http: aiohttp.ClientSession
 ) -> None:
-    """Code and message can be chosen; the WebSocket client sees the status."""
+    """Code and message can be chosen; failures queue up, one per handshake."""
     emulator.fail_next_handshake(403, "AccessDenied.Unpurchased", "Not purchased.")
+    emulator.fail_next_handshake(503)
+    url = f"{emulator.base_url}/api-ws/v1/realtime?model={FLASH}"
+    async with http.get(url, headers=AUTH) as response:
+        body = await response.json()
+    assert (response.status, body["code"], body["message"]) == (
+        403,
+        "AccessDenied.Unpurchased",
+        "Not purchased.",
+    )
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:
         await http.ws_connect(f"{emulator.ws_url}?model={FLASH}", headers=AUTH)
-    assert err.value.status == 403
+    assert err.value.status == 503
 
 
 async def test_handshake_delay_still_connects(
