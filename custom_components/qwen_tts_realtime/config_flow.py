@@ -1,7 +1,6 @@
 """Config flow: the DashScope account, and voice profiles as ``tts`` subentries."""
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, override
 
@@ -42,6 +41,7 @@ from .api import (
     Region,
     SessionConfig,
     VoiceKind,
+    custom_voice_name,
     models_for_region,
 )
 from .api.catalog import DESIGNED_VOICE_PREFIX, RATE_RANGE, VOLUME_RANGE
@@ -96,7 +96,6 @@ API_KEY_SCHEMA = probatio.Schema({probatio.Required(probatio.Secret(CONF_API_KEY
 # A key rejected by one region may belong to the other: DashScope keys are bound to a region.
 _OTHER_REGION = {Region.BEIJING: Region.SINGAPORE, Region.SINGAPORE: Region.BEIJING}
 # Cloned and designed voice ids embed the name chosen at creation (protocol.md B.2).
-_CUSTOM_VOICE_NAME = re.compile(r"qwen-tts-v[cd]-(?P<name>.+?)-voice-")
 
 
 def _stripped(user_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,18 +259,9 @@ class QwenTtsConfigFlow(ConfigFlow, domain=DOMAIN):
         return {SUBENTRY_TTS: QwenTtsProfileFlowHandler}
 
 
-def voice_title(voice_id: str) -> str:
-    """Return a readable name: the chosen name of a cloned/designed voice, else the id."""
-    match = _CUSTOM_VOICE_NAME.match(voice_id)
-    return match["name"] if match else voice_id
-
-
-def _cloned_voice_option(voice: EnrolledVoice) -> SelectOptionDict:
-    """Label a cloned voice with its name and creation time, as the TTS voice list does."""
-    label = voice_title(voice.voice_id)
-    if voice.created:
-        label = f"{label} ({voice.created[:16]})"
-    return SelectOptionDict(value=voice.voice_id, label=label)
+def cloned_voice_option(voice: EnrolledVoice) -> SelectOptionDict:
+    """Offer a cloned voice under the same label the TTS voice list uses."""
+    return SelectOptionDict(value=voice.voice_id, label=voice.label)
 
 
 def _choice(current: Any, allowed: list[str], fallback: str) -> str:
@@ -371,7 +361,7 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         if model.voice_kind is VoiceKind.CLONED:
             entry: QwenTtsConfigEntry = self._get_entry()
             return [
-                _cloned_voice_option(voice)
+                cloned_voice_option(voice)
                 for voice in entry.runtime_data.cloned_voices
                 if voice.target_model == model.model_id
             ]
@@ -479,7 +469,7 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
 
     def _async_save_profile(self, profile: dict[str, Any]) -> SubentryFlowResult:
         """Create the profile, or update the one being reconfigured (the entry reloads)."""
-        title = voice_title(profile[CONF_VOICE])
+        title = custom_voice_name(profile[CONF_VOICE])
         if self.source == SOURCE_USER:
             return self.async_create_entry(title=title, data=profile)
         return self.async_update_and_abort(

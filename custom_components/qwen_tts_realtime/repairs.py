@@ -14,8 +14,8 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from .api import VoiceKind, get_model
-from .config_flow import _cloned_voice_option, voice_title
+from .api import VoiceKind, custom_voice_name, get_model
+from .config_flow import cloned_voice_option
 from .const import (
     CONF_MODEL,
     CONF_VOICE,
@@ -122,7 +122,7 @@ class ClonedVoiceRepairFlow(RepairsFlow):
             "action": f"{DOMAIN}.{SERVICE_CREATE_VOICE}",
         }
         voices = [
-            _cloned_voice_option(voice)
+            cloned_voice_option(voice)
             for voice in entry.runtime_data.cloned_voices
             if voice.target_model == model
         ]
@@ -134,8 +134,8 @@ class ClonedVoiceRepairFlow(RepairsFlow):
             new_voice = user_input[CONF_VOICE]
             # A profile named after its voice (the default) takes the new voice's name.
             title = subentry.title
-            if title == voice_title(old_voice):
-                title = voice_title(new_voice)
+            if title == custom_voice_name(old_voice):
+                title = custom_voice_name(new_voice)
             # The entry reloads with the new voice and checks its profiles again.
             self.hass.config_entries.async_update_subentry(
                 entry, subentry, data={**subentry.data, CONF_VOICE: new_voice}, title=title

@@ -22,11 +22,11 @@ from .api import (
     EnrolledVoice,
     QwenTtsError,
     QwenTtsVoiceNotFoundError,
+    custom_voice_name,
     language_type_for,
 )
 from .api.catalog import ENROLLMENT_LANGUAGES
 from .api.enrollment import PREFERRED_NAME
-from .config_flow import voice_title
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     CONF_LANGUAGE_TYPE,
@@ -182,7 +182,7 @@ def _add_profile(
     subentry = ConfigSubentry(
         data=MappingProxyType(data),
         subentry_type=SUBENTRY_TTS,
-        title=voice_title(voice.voice_id),
+        title=custom_voice_name(voice.voice_id),
         unique_id=None,
     )
     hass.config_entries.async_add_subentry(entry, subentry)

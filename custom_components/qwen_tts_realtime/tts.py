@@ -1,7 +1,6 @@
 """Text-to-speech entities: one per voice profile, text streams in and audio streams out."""
 
 import math
-import re
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 from contextlib import aclosing
 from typing import Any, override
@@ -81,7 +80,6 @@ LANGUAGE_TAGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 # Every model speaks Chinese, and many users do.
 FALLBACK_LANGUAGE = "zh-CN"
-_CLONED_VOICE_ID = re.compile(r"qwen-tts-vc-(?P<name>.+)-voice-\d+-[0-9a-f]+")
 
 
 async def async_setup_entry(
@@ -167,13 +165,6 @@ def _default_options(
     return options
 
 
-def _cloned_voice_name(voice: EnrolledVoice) -> str:
-    """Return e.g. ``guanyu (2025-08-11 17:59)`` for a cloned voice id."""
-    match = _CLONED_VOICE_ID.fullmatch(voice.voice_id)
-    name = match["name"] if match else voice.voice_id
-    return f"{name} ({voice.created[:16]})" if voice.created else name
-
-
 def voice_list(
     model_id: str, model: ModelInfo | None, profile_voice: str, cloned: list[EnrolledVoice]
 ) -> list[Voice]:
@@ -186,9 +177,7 @@ def voice_list(
         voices = [Voice(voice.voice_id, voice.display_name) for voice in model.voices]
     elif model is not None and model.voice_kind is VoiceKind.CLONED:
         voices = [
-            Voice(voice.voice_id, _cloned_voice_name(voice))
-            for voice in cloned
-            if voice.target_model == model_id
+            Voice(voice.voice_id, voice.label) for voice in cloned if voice.target_model == model_id
         ]
     first = [voice for voice in voices if voice.voice_id == profile_voice]
     rest = [voice for voice in voices if voice.voice_id != profile_voice]

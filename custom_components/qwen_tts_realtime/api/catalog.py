@@ -4,6 +4,7 @@ The one place that knows the models (protocol.md A.9 and C). Everything that
 validates a request, builds a voice picker or maps a language reads from here.
 """
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -256,6 +257,18 @@ CLONING_MODELS = tuple(m for m, info in MODELS.items() if info.voice_kind is Voi
 # Prefixes of custom voice ids (protocol.md B.2): cloned and designed voices.
 CLONED_VOICE_PREFIX = "qwen-tts-vc-"
 DESIGNED_VOICE_PREFIX = "qwen-tts-vd-"
+
+
+_CUSTOM_VOICE_NAME = re.compile(r"qwen-tts-v[cd]-(?P<name>.+?)-voice-")
+
+
+def custom_voice_name(voice_id: str) -> str:
+    """Return the chosen name inside a cloned or designed voice id, else the id itself.
+
+    ``qwen-tts-vc-guanyu-voice-20250812105009984-838b`` -> ``guanyu`` (protocol.md B.2).
+    """
+    match = _CUSTOM_VOICE_NAME.match(voice_id)
+    return match["name"] if match else voice_id
 
 
 def get_model(model_id: str) -> ModelInfo | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from .catalog import ENROLLMENT_LANGUAGES, VoiceKind, get_model
+from .catalog import ENROLLMENT_LANGUAGES, VoiceKind, custom_voice_name, get_model
 from .endpoints import Endpoint
 from .errors import (
     QwenTtsConnectionError,
@@ -40,6 +40,12 @@ class EnrolledVoice:
     target_model: str
     created: str | None = None
     language: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Return e.g. ``guanyu (2025-08-11 17:59)``: the chosen name and when it was made."""
+        name = custom_voice_name(self.voice_id)
+        return f"{name} ({self.created[:16]})" if self.created else name
 
 
 def audio_data_uri(data: bytes, mime_type: str) -> str:
