@@ -74,100 +74,63 @@ BIT_RATE_RANGE = (6, 510)
 ENROLLMENT_LANGUAGES = ("zh", "en", "de", "it", "pt", "es", "ja", "ko", "fr", "ru")
 
 
-def _voices(*entries: str | tuple[str, str | None, str | None]) -> tuple[SystemVoice, ...]:
-    """Build voices from bare ids or ``(id, chinese_name, dialect)`` tuples."""
+# Chinese display names (from Qwen's own demo app) and dialects of the system voices.
+_CHINESE_NAMES = {
+    "Cherry": "芊悦",
+    "Serena": "苏瑶",
+    "Ethan": "晨煦",
+    "Chelsie": "千雪",
+    "Momo": "茉兔",
+    "Vivian": "十三",
+    "Moon": "月白",
+    "Maia": "四月",
+    "Kai": "凯",
+    "Nofish": "不吃鱼",
+    "Bella": "萌宝",
+    "Jennifer": "詹妮弗",
+    "Ryan": "甜茶",
+    "Katerina": "卡捷琳娜",
+    "Elias": "墨讲师",
+}
+_DIALECT_OF = {
+    "Jada": "shanghai",
+    "Dylan": "beijing",
+    "Li": "nanjing",
+    "Marcus": "shaanxi",
+    "Roy": "minnan",
+    "Peter": "tianjin",
+    "Sunny": "sichuan",
+    "Eric": "sichuan",
+    "Rocky": "cantonese",
+    "Kiki": "cantonese",
+}
+
+
+def _voices(*voice_ids: str) -> tuple[SystemVoice, ...]:
+    """Build system voices with their Chinese names and dialects."""
     return tuple(
-        SystemVoice(entry) if isinstance(entry, str) else SystemVoice(*entry) for entry in entries
+        SystemVoice(voice_id, _CHINESE_NAMES.get(voice_id), _DIALECT_OF.get(voice_id))
+        for voice_id in voice_ids
     )
 
 
+# protocol.md C: the voices of every Flash model, the ones added in 2025-11, Instruct's list.
 _FLASH_2025_09_VOICES = _voices(
-    ("Cherry", "芊悦", None),
-    ("Ethan", "晨煦", None),
-    ("Nofish", "不吃鱼", None),
-    ("Jennifer", "詹妮弗", None),
-    ("Ryan", "甜茶", None),
-    ("Katerina", "卡捷琳娜", None),
-    ("Elias", "墨讲师", None),
-    ("Jada", None, "shanghai"),
-    ("Dylan", None, "beijing"),
-    ("Li", None, "nanjing"),
-    ("Marcus", None, "shaanxi"),
-    ("Roy", None, "minnan"),
-    ("Peter", None, "tianjin"),
-    ("Sunny", None, "sichuan"),
-    ("Eric", None, "sichuan"),
-    ("Rocky", None, "cantonese"),
-    ("Kiki", None, "cantonese"),
-)
+    "Cherry", "Ethan", "Nofish", "Jennifer", "Ryan", "Katerina", "Elias", "Jada", "Dylan", "Li",
+    "Marcus", "Roy", "Peter", "Sunny", "Eric", "Rocky", "Kiki",
+)  # fmt: skip
 _FLASH_VOICES = _FLASH_2025_09_VOICES + _voices(
-    ("Serena", "苏瑶", None),
-    ("Chelsie", "千雪", None),
-    ("Momo", "茉兔", None),
-    ("Vivian", "十三", None),
-    ("Moon", "月白", None),
-    ("Maia", "四月", None),
-    ("Kai", "凯", None),
-    ("Bella", "萌宝", None),
-    *(
-        "Aiden",
-        "Eldric Sage",
-        "Mia",
-        "Mochi",
-        "Bellona",
-        "Vincent",
-        "Bunny",
-        "Neil",
-        "Arthur",
-        "Nini",
-        "Ebona",
-        "Seren",
-        "Pip",
-        "Stella",
-        "Bodega",
-        "Sonrisa",
-        "Alek",
-        "Dolce",
-        "Sohee",
-        "Ono Anna",
-        "Lenn",
-        "Emilien",
-        "Andre",
-        "Radio Gol",
-    ),
-)
+    "Serena", "Chelsie", "Momo", "Vivian", "Moon", "Maia", "Kai", "Bella", "Aiden", "Eldric Sage",
+    "Mia", "Mochi", "Bellona", "Vincent", "Bunny", "Neil", "Arthur", "Nini", "Ebona", "Seren",
+    "Pip", "Stella", "Bodega", "Sonrisa", "Alek", "Dolce", "Sohee", "Ono Anna", "Lenn",
+    "Emilien", "Andre", "Radio Gol",
+)  # fmt: skip
 _INSTRUCT_VOICES = _voices(
-    ("Cherry", "芊悦", None),
-    ("Serena", "苏瑶", None),
-    ("Ethan", "晨煦", None),
-    ("Chelsie", "千雪", None),
-    ("Momo", "茉兔", None),
-    ("Vivian", "十三", None),
-    ("Moon", "月白", None),
-    ("Maia", "四月", None),
-    ("Kai", "凯", None),
-    ("Nofish", "不吃鱼", None),
-    ("Bella", "萌宝", None),
-    "Eldric Sage",
-    "Mia",
-    "Mochi",
-    "Bellona",
-    "Vincent",
-    "Bunny",
-    "Neil",
-    ("Elias", "墨讲师", None),
-    "Arthur",
-    "Nini",
-    "Seren",
-    "Pip",
-    "Stella",
-)
-_LEGACY_VOICES = _voices(
-    ("Cherry", "芊悦", None),
-    ("Serena", "苏瑶", None),
-    ("Ethan", "晨煦", None),
-    ("Chelsie", "千雪", None),
-)
+    "Cherry", "Serena", "Ethan", "Chelsie", "Momo", "Vivian", "Moon", "Maia", "Kai", "Nofish",
+    "Bella", "Eldric Sage", "Mia", "Mochi", "Bellona", "Vincent", "Bunny", "Neil", "Elias",
+    "Arthur", "Nini", "Seren", "Pip", "Stella",
+)  # fmt: skip
+_LEGACY_VOICES = _voices("Cherry", "Serena", "Ethan", "Chelsie")
 
 
 @dataclass(frozen=True, slots=True)
