@@ -95,7 +95,6 @@ API_KEY_SCHEMA = probatio.Schema({probatio.Required(probatio.Secret(CONF_API_KEY
 
 # A key rejected by one region may belong to the other: DashScope keys are bound to a region.
 _OTHER_REGION = {Region.BEIJING: Region.SINGAPORE, Region.SINGAPORE: Region.BEIJING}
-# Cloned and designed voice ids embed the name chosen at creation (protocol.md B.2).
 
 
 def _stripped(user_input: Mapping[str, Any]) -> dict[str, Any]:
