@@ -237,6 +237,7 @@ async def test_invalid_settings_are_refused_before_connecting(
         await _collect(client, config, ["你好"], model=model)
     assert caught.value.reason == reason
     assert emulator.sessions == []
+    assert client.recent_sessions[-1].error == reason
 
 
 async def test_unknown_model_gets_generic_checks_only(
@@ -268,6 +269,7 @@ async def test_handshake_failures(
     emulator.fail_next_handshake(status)
     with pytest.raises(error):
         await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
+    assert client.recent_sessions[-1].error  # diagnostics say why it failed
     _assert_clean()
     await _assert_pool_free(client)
 

@@ -288,11 +288,12 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
     The audio is in ``config.response_format``. Closing or cancelling the
     iterator closes the socket and stops the writer.
     """
-    validate_session_config(model, config)
-    ws = await _connect(http, str(endpoint.realtime_url(model)), api_key, timeouts)
-    stats.connected = stats.elapsed()
+    ws: aiohttp.ClientWebSocketResponse | None = None
     writer: asyncio.Task[None] | None = None
     try:
+        validate_session_config(model, config)
+        ws = await _connect(http, str(endpoint.realtime_url(model)), api_key, timeouts)
+        stats.connected = stats.elapsed()
         async with asyncio.timeout(timeouts.connect):
             created = _parse(await ws.receive())
         if created["type"] == "error":
@@ -312,7 +313,8 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
         stats.error = "timeout"
         raise QwenTtsTimeoutError("The service did not start the session in time") from err
     except QwenTtsError as err:
-        stats.error = getattr(err, "code", None) or type(err).__name__
+        # Diagnostics show why the last sessions failed: the server's code, else our reason.
+        stats.error = getattr(err, "code", None) or getattr(err, "reason", type(err).__name__)
         raise
     except aiohttp.ClientError as err:
         stats.error = type(err).__name__
@@ -323,4 +325,5 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
             # wait() rather than await: the writer's CancelledError must not be taken
             # for a cancellation of this task.
             await asyncio.wait([writer])
-        await ws.close()
+        if ws is not None:
+            await ws.close()
