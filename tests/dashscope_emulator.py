@@ -29,11 +29,12 @@ import string
 import struct
 import sys
 import tempfile
+import time
 import uuid
 import wave
 from array import array
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -222,6 +223,10 @@ class EmulatorOptions:
     enroll_min_seconds: float = 10.0
     enroll_min_sample_rate: int = 24000
     enroll_max_seconds: float = 60.0
+    # Sessions per minute allowed per model (protocol.md G "Rate limits"); off unless set.
+    rpm_limits: Mapping[str, int] = field(default_factory=dict)
+    rpm_window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass
@@ -1399,6 +1404,9 @@ class DashScopeEmulator:
         self._handshake_faults: deque[tuple[int, str, str]] = deque()
         self._http_faults: deque[tuple[int, str, str]] = deque()
         self._session_faults = _SessionFaults()
+        self._session_starts: dict[str, deque[float]] = {}
+        self.rate_limited = 0
+        self._hanging_handshakes = 0
         self._client_events: dict[str, list[dict[str, Any]]] = {}
         self._waiters: list[tuple[str, int, asyncio.Future[dict[str, Any]]]] = []
 
@@ -1479,6 +1487,10 @@ class DashScopeEmulator:
             (status, code or default_code, message if message is not None else default_message)
         )
 
+    def hang_next_handshake(self) -> None:
+        """Never answer the next upgrade request (a connect timeout for the client)."""
+        self._hanging_handshakes += 1
+
     def inject_error_event(self, code: str, message: str, *, after_deltas: int = 0) -> None:
         """Next session: send an ``error`` event after N audio deltas, then close (1011)."""
         self._session_faults.error = (code, message)
@@ -1546,12 +1558,17 @@ class DashScopeEmulator:
 
     # -- realtime ----------------------------------------------------------------------------
 
-    async def _refuse_handshake(self, request: web.Request) -> web.Response | None:
+    async def _refuse_handshake(  # noqa: PLR0911 - one return per documented refusal
+        self, request: web.Request
+    ) -> web.Response | None:
         """Return the HTTP error that refuses this upgrade, or None to accept it (A.2)."""
         if not self._track(request):
             return _error_response(503, *_DEFAULT_MESSAGES[503])
         if self.options.handshake_delay > 0:
             await asyncio.sleep(self.options.handshake_delay)
+        if self._hanging_handshakes:
+            self._hanging_handshakes -= 1
+            await asyncio.Event().wait()  # until close() cancels the handler
         if self._handshake_faults:
             return _error_response(*self._handshake_faults.popleft())
         if not _api_key_valid(request.headers.get("Authorization"), self.options.api_keys):
@@ -1562,7 +1579,24 @@ class DashScopeEmulator:
         if model not in MODELS:
             # Unknown model: the spec leaves the mode open; this emulator refuses the upgrade.
             return _error_response(404, "Model.NotExist", "Model not exist.")
+        if self._over_rate_limit(model):
+            self.rate_limited += 1
+            return _error_response(429, *_DEFAULT_MESSAGES[429])
         return None
+
+    def _over_rate_limit(self, model: str) -> bool:
+        """Count this session start; return whether it is one too many for the minute."""
+        limit = self.options.rpm_limits.get(model)
+        if limit is None:
+            return False
+        now = self.options.clock()
+        starts = self._session_starts.setdefault(model, deque())
+        while starts and starts[0] <= now - self.options.rpm_window:
+            starts.popleft()
+        if len(starts) >= limit:
+            return True
+        starts.append(now)
+        return False
 
     async def _handle_realtime(self, request: web.Request) -> web.StreamResponse:
         """Authenticate and upgrade, then run the session until the socket closes."""

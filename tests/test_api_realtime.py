@@ -5,6 +5,7 @@ import io
 import wave
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
+from http import HTTPStatus
 
 import aiohttp
 import pytest
@@ -20,6 +21,7 @@ from custom_components.qwen_tts_realtime.api import (
     QwenTtsRateLimitError,
     QwenTtsTimeoutError,
     QwenTtsValidationError,
+    RetryPolicy,
     SessionConfig,
     Timeouts,
 )
@@ -42,12 +44,14 @@ async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
     """A client on the emulator with short timeouts for the stall tests."""
-    return QwenTtsClient(
+    client = QwenTtsClient(
         http,
         API_KEY,
         Endpoint.from_base_url(emulator.base_url),
         timeouts=Timeouts(connect=5, first_audio=5, gap=0.5, close=0.5),
     )
+    client.retry = RetryPolicy(base_delay=0)
+    return client
 
 
 async def _texts(chunks: Iterable[str]) -> AsyncIterator[str]:
@@ -265,8 +269,10 @@ async def test_handshake_failures(
     status: int,
     error: type[Exception],
 ) -> None:
-    """A refused upgrade becomes the matching typed error, and nothing is left open."""
-    emulator.fail_next_handshake(status)
+    """A refused upgrade (every retry too) becomes the matching typed error, nothing left open."""
+    retried = status in {HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.INTERNAL_SERVER_ERROR}
+    for _ in range(client.retry.attempts if retried else 1):
+        emulator.fail_next_handshake(status)
     with pytest.raises(error):
         await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
     assert client.recent_sessions[-1].error  # diagnostics say why it failed
@@ -286,6 +292,7 @@ async def test_wrong_key_is_an_auth_error(
 async def test_unreachable_service(http: aiohttp.ClientSession) -> None:
     """Nothing listening is a connection error, not a hang."""
     client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url("http://127.0.0.1:9"))
+    client.retry = RetryPolicy(base_delay=0)
     with pytest.raises(QwenTtsConnectionError):
         await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
 
@@ -298,6 +305,7 @@ async def test_slow_handshake_times_out(
     client = QwenTtsClient(
         http, API_KEY, Endpoint.from_base_url(emulator.base_url), timeouts=Timeouts(connect=0.2)
     )
+    client.retry = RetryPolicy(attempts=1)
     with pytest.raises(QwenTtsTimeoutError):
         await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
 

@@ -35,7 +35,9 @@ from .errors import (
     QwenTtsValidationError,
     QwenTtsVoiceNotFoundError,
 )
+from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts
+from .retry import RetryPolicy
 from .session_config import SessionConfig
 
 __all__ = [
@@ -60,7 +62,9 @@ __all__ = [
     "QwenTtsTimeoutError",
     "QwenTtsValidationError",
     "QwenTtsVoiceNotFoundError",
+    "RateLimiter",
     "Region",
+    "RetryPolicy",
     "SessionConfig",
     "SessionStats",
     "SystemVoice",

@@ -5,6 +5,7 @@ from collections.abc import AsyncGenerator, AsyncIterable
 
 import aiohttp
 
+from .catalog import get_model
 from .endpoints import Endpoint
 from .enrollment import (
     _MAX_PAGES,
@@ -15,7 +16,9 @@ from .enrollment import (
     validate_create,
 )
 from .errors import QwenTtsProtocolError
+from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts, stream_speech
+from .retry import RetryPolicy, synthesize_with_retry
 from .session_config import SessionConfig
 
 LIST_TIMEOUT = 15.0
@@ -35,11 +38,16 @@ class QwenTtsClient:
         timeouts: Timeouts | None = None,
         history_size: int = 10,
     ) -> None:
-        """Keep the connection details; nothing is sent until a method is called."""
+        """Keep the connection details; nothing is sent until a method is called.
+
+        One client is one account, so its rate limiter is the account's.
+        """
         self._http = session
         self._api_key = api_key
         self.endpoint = endpoint
         self.timeouts = timeouts or Timeouts()
+        self.retry = RetryPolicy()
+        self.rate_limiter = RateLimiter()
         self._history: deque[SessionStats] = deque(maxlen=history_size)
 
     @property
@@ -50,11 +58,26 @@ class QwenTtsClient:
     def synthesize(
         self, model: str, config: SessionConfig, text: AsyncIterable[str]
     ) -> AsyncGenerator[bytes]:
-        """Stream ``text`` into one realtime session and yield its audio as it arrives.
+        """Stream ``text`` into a realtime session and yield its audio as it arrives.
 
-        Returns the session's own async generator (no wrapper generator), so that
-        closing it closes the socket at once; use ``contextlib.aclosing``.
+        A session that fails before its first audio byte is retried (see
+        ``retry``); each start waits for the model's rate limit. Close the
+        generator (``contextlib.aclosing``) to close the socket at once.
         """
+        info = get_model(model)
+        per_minute = info.requests_per_minute if info else None
+        return synthesize_with_retry(
+            lambda replay: self._session(model, config, replay),
+            text,
+            policy=self.retry,
+            budget=self.timeouts.first_audio,
+            before_attempt=lambda: self.rate_limiter.acquire(model, per_minute),
+        )
+
+    def _session(
+        self, model: str, config: SessionConfig, text: AsyncIterable[str]
+    ) -> AsyncGenerator[bytes]:
+        """Open one session, recording its stats in the history."""
         stats = SessionStats(model=model)
         self._history.append(stats)
         return stream_speech(

@@ -240,6 +240,12 @@ class _Session:
                         self._stats.response_ids.append(response["id"])
                 case "response.done":
                     self._response_open = False
+                    _LOGGER.debug(
+                        "Session %s: response %d done at %.3f s",
+                        self._stats.session_id,
+                        len(self._stats.response_ids),
+                        self._stats.elapsed(),
+                    )
                     self._check_response_status(event)
                 case "session.finished":
                     self._stats.finished = self._stats.elapsed()
@@ -304,6 +310,12 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
         if isinstance(session_info, dict):
             stats.session_id = session_info.get("id")
         stats.session_created = stats.elapsed()
+        _LOGGER.debug(
+            "%s: session %s created %.3f s after the request",
+            model,
+            stats.session_id,
+            stats.session_created,
+        )
         await ws.send_str(_event("session.update", session=config.to_wire()))
         session = _Session(ws, stats, timeouts)
         writer = asyncio.create_task(session.write(text, config.mode), name="qwen_tts_text_writer")
@@ -327,3 +339,16 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
             await asyncio.wait([writer])
         if ws is not None:
             await ws.close()
+        # Ids, timings and the error code only: never the text, never the key.
+        _LOGGER.debug(
+            "%s: session %s closed (%s): connected %s s, first audio %s s, %d responses, "
+            "%d audio bytes, %d characters",
+            model,
+            stats.session_id,
+            stats.error or ("finished" if stats.finished is not None else "closed early"),
+            stats.connected,
+            stats.first_audio,
+            len(stats.response_ids),
+            stats.audio_bytes,
+            stats.characters_sent,
+        )

@@ -1,0 +1,177 @@
+"""Retries before the first audio byte and the per-model rate limiter, against the emulator."""
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
+
+import aiohttp
+import pytest
+
+from custom_components.qwen_tts_realtime.api import (
+    Endpoint,
+    QwenTtsAuthError,
+    QwenTtsClient,
+    QwenTtsRateLimitError,
+    RateLimiter,
+    RetryPolicy,
+    SessionConfig,
+    Timeouts,
+)
+
+from .conftest import API_KEY
+from .dashscope_emulator import DashScopeEmulator
+
+FLASH = "qwen3-tts-flash-realtime"
+CONFIG = SessionConfig(voice="Cherry")
+
+
+class FakeClock:
+    """A clock that jumps when slept on, so waits cost no real time."""
+
+    def __init__(self) -> None:
+        """Start at zero with no sleep seen."""
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        """Return the fake time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Jump ahead by ``seconds``."""
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
+    """A one-connection pool: a leaked socket would block the next request."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        yield session
+
+
+@pytest.fixture
+def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
+    """A client that retries without pausing."""
+    client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(emulator.base_url))
+    client.retry = RetryPolicy(base_delay=0)
+    return client
+
+
+async def _texts(chunks: Iterable[str]) -> AsyncIterator[str]:
+    """Yield text chunks like a streaming LLM would."""
+    for chunk in chunks:
+        yield chunk
+
+
+async def _drain(stream: AsyncGenerator[bytes]) -> bytes:
+    """Read an audio stream to its end, closing it whatever happens."""
+    async with aclosing(stream):
+        return b"".join([chunk async for chunk in stream])
+
+
+async def _speak(client: QwenTtsClient, chunks: Iterable[str]) -> bytes:
+    """Run a request to its end and return its audio."""
+    return await _drain(client.synthesize(FLASH, CONFIG, _texts(chunks)))
+
+
+def _tasks_left() -> list[str]:
+    """Return the names of our background tasks still running."""
+    return [
+        task.get_name()
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith("qwen_tts") and not task.done()
+    ]
+
+
+async def test_throttled_start_is_retried_with_all_text(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """Two 429s, then a session that gets every chunk; nothing is left running."""
+    emulator.fail_next_handshake(429)
+    emulator.fail_next_handshake(429)
+    audio = await _speak(client, ["你好，", "世界。"])
+    assert audio
+    [session] = emulator.sessions
+    assert "".join(e["text"] for e in session.received if "text" in e) == "你好，世界。"
+    assert [stats.error for stats in client.recent_sessions] == [
+        "Throttling.RateQuota",
+        "Throttling.RateQuota",
+        None,
+    ]
+    assert _tasks_left() == []
+
+
+async def test_error_event_before_audio_is_retried(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A Throttling error event before the first delta: a new session speaks it all."""
+    emulator.inject_error_event("Throttling.RateQuota", "Requests rate limit exceeded.")
+    assert await _speak(client, ["你好。"])
+    assert len(emulator.sessions) == 2
+
+
+async def test_rejected_key_is_not_retried(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A 401 fails at once: another attempt cannot fix a key."""
+    emulator.fail_next_handshake(401)
+    emulator.fail_next_handshake(401)
+    with pytest.raises(QwenTtsAuthError):
+        await _speak(client, ["你好。"])
+    assert len(client.recent_sessions) == 1
+
+
+async def test_retries_stay_within_the_first_audio_budget(
+    http: aiohttp.ClientSession, emulator: DashScopeEmulator
+) -> None:
+    """A backoff longer than the first-audio timeout is not waited for."""
+    clock = FakeClock()
+    client = QwenTtsClient(
+        http, API_KEY, Endpoint.from_base_url(emulator.base_url), timeouts=Timeouts(first_audio=1)
+    )
+    client.retry = RetryPolicy(base_delay=0.6, jitter=lambda: 1.0, sleep=clock.sleep)
+    for _ in range(4):
+        emulator.fail_next_handshake(429)
+    with pytest.raises(QwenTtsRateLimitError):
+        await _speak(client, ["你好。"])
+    # 0.6 s fits in the 1 s budget, the next 1.2 s would not.
+    assert clock.sleeps == [0.6]
+    assert len(client.recent_sessions) == 2
+
+
+async def test_text_source_failure_while_retrying_propagates(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """The caller's own error reaches the caller, not a retry."""
+
+    async def broken() -> AsyncIterator[str]:
+        """Fail after one chunk."""
+        yield "你好。"
+        raise RuntimeError("LLM failed")
+
+    emulator.fail_next_handshake(500)
+    stream = client.synthesize(FLASH, CONFIG, broken())
+    with pytest.raises(RuntimeError, match="LLM failed"):
+        await _drain(stream)
+    assert _tasks_left() == []
+
+
+async def test_backoff_grows_and_is_capped() -> None:
+    """Exponential backoff, between half and all of its ceiling, never above the cap."""
+    policy = RetryPolicy(base_delay=0.25, max_delay=1.0, jitter=lambda: 1.0)
+    assert [policy.delay(retry) for retry in (1, 2, 3, 4)] == [0.25, 0.5, 1.0, 1.0]
+    assert RetryPolicy(base_delay=1.0, jitter=lambda: 0.0).delay(1) == 0.5
+
+
+async def test_limiter_waits_for_a_free_slot_per_model() -> None:
+    """The 11th start of a 10-RPM model waits for the oldest to leave the minute."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock.time, sleep=clock.sleep)
+    for second in range(10):
+        clock.now = float(second)
+        assert await limiter.acquire("qwen-tts-realtime", 10) == 0
+    assert await limiter.acquire("qwen3-tts-flash-realtime", 180) == 0  # another model's slots
+    assert await limiter.acquire("qwen-tts-realtime", 10) == pytest.approx(51.0)
+    assert clock.now == pytest.approx(60.0)
+    assert await limiter.acquire("qwen3-tts-instruct-flash-realtime", None) == 0  # no known limit
