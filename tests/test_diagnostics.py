@@ -60,7 +60,7 @@ async def test_diagnostics_of_a_loaded_entry(
     client = init_integration.runtime_data.client
     init_integration.runtime_data.cloned_voices = await client.list_voices()
     assert await _speak(client)
-    emulator.inject_error_event("InternalError", "Something broke.")
+    emulator.inject_error_event("DataInspectionFailed", "Input may be inappropriate.")
     with pytest.raises(QwenTtsApiError):
         await _speak(client)
 
@@ -71,7 +71,7 @@ async def test_diagnostics_of_a_loaded_entry(
     first, failed = diagnostics["recent_sessions"]
     assert first["session_id"] == emulator.sessions[0].session_id
     assert first["first_audio"] <= first["finished"]
-    assert failed["error"] == "InternalError"
+    assert failed["error"] == "DataInspectionFailed"
     dumped = json.dumps(diagnostics, ensure_ascii=False)
     assert API_KEY not in dumped
     assert SPOKEN not in dumped
