@@ -74,6 +74,8 @@ class FileServer:
         self.files: dict[str, bytes] = {}
         # Served chunked (no Content-Length): this many bytes of zeros.
         self.endless_bytes = 0
+        # /redirect/{name} answers 302 to redirects[name].
+        self.redirects: dict[str, str] = {}
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
@@ -82,6 +84,7 @@ class FileServer:
         app = web.Application()
         app.router.add_get("/files/{name}", self._file)
         app.router.add_get("/stream", self._stream)
+        app.router.add_get("/redirect/{name}", self._redirect)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -104,6 +107,10 @@ class FileServer:
         if name not in self.files:
             raise web.HTTPNotFound
         return web.Response(body=self.files[name], content_type="application/octet-stream")
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        """Redirect to where ``redirects`` says."""
+        raise web.HTTPFound(self.redirects[request.match_info["name"]])
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         """Send ``endless_bytes`` without announcing the size."""

@@ -206,6 +206,56 @@ async def test_media_items_that_cannot_be_resolved_are_refused(hass: HomeAssista
 
 
 @pytest.mark.usefixtures("local_media")
+async def test_media_items_that_escape_the_media_folder_are_refused(
+    hass: HomeAssistant, recordings: Recordings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A file without extension, an encoded ``..`` and a symlink out get translated errors."""
+    folder = recordings.phone_m4a.parent
+    (folder / "memo").write_bytes(recordings.memo_mp3.read_bytes())
+    outside = tmp_path_factory.mktemp("secret") / "secret.mp3"
+    outside.write_bytes(recordings.memo_mp3.read_bytes())
+    (folder / "link.mp3").symlink_to(outside)
+    hass.config.allowlist_external_dirs = {str(folder)}
+
+    with pytest.raises(ServiceValidationError) as no_type:
+        await async_prepare_recording(hass, "media-source://media_source/local/memo")
+    assert no_type.value.translation_key == "recording_no_type"
+
+    with pytest.raises(ServiceValidationError) as dots:
+        await async_prepare_recording(hass, "media-source://media_source/local/%2e%2e/secret.mp3")
+    assert dots.value.translation_key == "recording_not_found"
+
+    with pytest.raises(ServiceValidationError) as link:
+        await async_prepare_recording(hass, "media-source://media_source/local/link.mp3")
+    assert link.value.translation_key == "recording_path_not_allowed"
+
+
+async def test_link_local_addresses_are_never_fetched(
+    hass: HomeAssistant, recordings: Recordings, file_server: FileServer
+) -> None:
+    """Metadata addresses are refused, directly or behind a redirect; redirects are bounded."""
+    file_server.files["memo.wav"] = recordings.memo_wav.read_bytes()
+    for url in ("http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x.wav"):
+        with pytest.raises(ServiceValidationError) as direct:
+            await async_prepare_recording(hass, url)
+        assert direct.value.translation_key == "recording_address_not_allowed"
+
+    file_server.redirects["meta"] = "http://169.254.169.254/latest/meta-data"
+    with pytest.raises(ServiceValidationError) as redirected:
+        await async_prepare_recording(hass, f"{file_server.base_url}/redirect/meta")
+    assert redirected.value.translation_key == "recording_address_not_allowed"
+
+    file_server.redirects["loop"] = f"{file_server.base_url}/redirect/loop"
+    with pytest.raises(ServiceValidationError) as loop:
+        await async_prepare_recording(hass, f"{file_server.base_url}/redirect/loop")
+    assert loop.value.translation_key == "recording_download_failed"
+
+    file_server.redirects["ok"] = "/files/memo.wav"
+    result = await async_prepare_recording(hass, f"{file_server.base_url}/redirect/ok")
+    assert result.duration > 10
+
+
+@pytest.mark.usefixtures("local_media")
 async def test_media_items_that_are_web_addresses_are_downloaded(
     hass: HomeAssistant, recordings: Recordings, file_server: FileServer
 ) -> None:

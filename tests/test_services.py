@@ -435,6 +435,13 @@ async def test_deleting_an_unknown_voice_is_a_clear_error(
     assert err.value.translation_key == "delete_unknown_voice"
     assert err.value.translation_placeholders == {"voice_id": voice_id}
 
+    for empty in ("", "  "):
+        with pytest.raises(ServiceValidationError) as missing:
+            await hass.services.async_call(
+                DOMAIN, "delete_voice", {"voice_id": empty}, blocking=True
+            )
+        assert missing.value.translation_key == "voice_id_required"
+
     emulator.fail_next_http(500, "InternalError", "Internal server error.")
     with pytest.raises(HomeAssistantError) as server_error:
         await hass.services.async_call(

@@ -6,9 +6,11 @@ that cannot make a voice are refused here, before anything is uploaded.
 """
 
 import asyncio
+import ipaddress
 import math
 import os
 import re
+import socket
 import sys
 import tempfile
 from array import array
@@ -17,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from homeassistant.components import media_source
@@ -44,6 +47,16 @@ SOUND_RMS = 32768 * 10 ** (-45 / 20)
 # Downloads are held in memory; a minute of 48 kHz 24-bit stereo WAV is 17 MB.
 MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 60.0
+# A download follows at most this many redirects, checking the address of each hop.
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Link-local networks hold the cloud metadata services (169.254.169.254, and Alibaba
+# Cloud's 100.100.100.200), which hand out credentials: never fetched.
+_FORBIDDEN_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("100.100.100.200/32"),
+)
 # ffmpeg stops after a minute of output, so even a long input decodes in seconds.
 FFMPEG_TIMEOUT = 60.0
 
@@ -130,8 +143,13 @@ async def _async_local_file(
             media = await media_source.async_resolve_media(hass, recording, None)
         except media_source.Unresolvable as err:
             raise _invalid("recording_unresolvable", recording=recording, error=str(err)) from err
+        except AssertionError as err:
+            # The local media source asserts a MIME type, which a file without extension lacks.
+            raise _invalid("recording_no_type", recording=recording) from err
         if media.path is not None:
-            # The media source only resolves paths inside the media folders.
+            # The media source checks the path's name, not where a symlink in it leads.
+            if not await hass.async_add_executor_job(_is_readable, hass, media.path):
+                raise _invalid("recording_path_not_allowed", path=str(media.path))
             yield await _async_existing_file(hass, media.path)
             return
         if not media.url.startswith(("http://", "https://")):
@@ -152,6 +170,15 @@ async def _async_local_file(
     yield await _async_existing_file(hass, path)
 
 
+def _is_readable(hass: HomeAssistant, path: Path) -> bool:
+    """Tell whether ``path``, symlinks followed, is in a media folder or an allowed folder."""
+    target = path.resolve()
+    media_dirs = [Path(folder).resolve() for folder in hass.config.media_dirs.values()]
+    return any(target.is_relative_to(folder) for folder in media_dirs) or (
+        hass.config.is_allowed_path(str(target))
+    )
+
+
 async def _async_existing_file(hass: HomeAssistant, path: Path) -> Path:
     """Return ``path`` if it is a file (not a folder, not a pipe ffmpeg would wait on)."""
     if not await hass.async_add_executor_job(path.is_file):
@@ -167,9 +194,7 @@ async def _async_download(hass: HomeAssistant, url: str, shown: str) -> bytes:
     limit = f"{MAX_DOWNLOAD_BYTES // (1024 * 1024)}"
     received = bytearray()
     try:
-        async with async_get_clientsession(hass).get(
-            url, timeout=aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT)
-        ) as response:
+        async with _async_get_checked(hass, url, shown) as response:
             if not response.ok:
                 raise _invalid(
                     "recording_download_failed", url=shown, error=f"HTTP {response.status}"
@@ -185,6 +210,39 @@ async def _async_download(hass: HomeAssistant, url: str, shown: str) -> bytes:
             "recording_download_failed", url=shown, error=str(err) or type(err).__name__
         ) from err
     return bytes(received)
+
+
+async def _async_check_address(hass: HomeAssistant, url: str, shown: str) -> None:
+    """Refuse a URL whose host is, or resolves to, a link-local or metadata address."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await hass.loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as err:
+        raise _invalid("recording_download_failed", url=shown, error=str(err)) from err
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if any(address in network for network in _FORBIDDEN_NETWORKS):
+            raise _invalid("recording_address_not_allowed", url=shown, address=str(address))
+
+
+@asynccontextmanager
+async def _async_get_checked(
+    hass: HomeAssistant, url: str, shown: str
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """GET ``url``, following at most MAX_REDIRECTS redirects and checking every hop."""
+    session = async_get_clientsession(hass)
+    timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT)
+    for _ in range(MAX_REDIRECTS + 1):
+        if not url.startswith(("http://", "https://")):
+            raise _invalid("recording_source_not_supported", recording=shown)
+        await _async_check_address(hass, url, shown)
+        async with session.get(url, timeout=timeout, allow_redirects=False) as response:
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or location is None:
+                yield response
+                return
+            url = urljoin(url, location)
+    raise _invalid("recording_download_failed", url=shown, error="too many redirects")
 
 
 def _write_temp_file(data: bytes) -> Path:

@@ -212,7 +212,9 @@ async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
 async def _async_delete_voice(call: ServiceCall) -> None:
     """Delete a cloned voice; profiles still using it get a repair issue."""
     entry = _get_entry(call)
-    voice_id: str = call.data[ATTR_VOICE_ID]
+    voice_id: str = call.data[ATTR_VOICE_ID].strip()
+    if not voice_id:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="voice_id_required")
     try:
         await entry.runtime_data.client.delete_voice(voice_id)
     except QwenTtsVoiceNotFoundError as err:

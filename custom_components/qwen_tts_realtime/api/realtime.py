@@ -116,7 +116,10 @@ async def _connect(
         code = _HANDSHAKE_CODES.get(err.status, f"HTTP{err.status}")
         if err.status >= HTTPStatus.INTERNAL_SERVER_ERROR:  # trouble on their side, not ours
             raise QwenTtsConnectionError(f"Handshake failed with HTTP {err.status}") from err
-        raise error_from_response(code, err.message, err.status) from err
+        # aiohttp's message ("Invalid response status") would mean nothing to a user.
+        raise error_from_response(
+            code, f"The service refused the connection (HTTP {err.status})", err.status
+        ) from err
     except TimeoutError as err:
         raise QwenTtsTimeoutError("Timed out connecting to the realtime service") from err
     except (aiohttp.ClientError, OSError) as err:
