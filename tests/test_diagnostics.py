@@ -25,7 +25,10 @@ VOLATILE = path_type(
     {
         r"entry\.data\.base_url": (str,),
         r"recent_sessions\.\d+\.(started_at|connected|session_created)": (float,),
-        r"recent_sessions\.\d+\.(first_text_sent|first_audio|finished)": (float, type(None)),
+        r"recent_sessions\.\d+\.(first_text_sent|first_audio|first_audio_after_text|finished)": (
+            float,
+            type(None),
+        ),
         r"recent_sessions\.\d+\.session_id": (str,),
         r"recent_sessions\.\d+\.response_ids\.\d+": (str,),
     },
@@ -71,6 +74,7 @@ async def test_diagnostics_of_a_loaded_entry(
     first, failed = diagnostics["recent_sessions"]
     assert first["session_id"] == emulator.sessions[0].session_id
     assert first["first_audio"] <= first["finished"]
+    assert 0 <= first["first_audio_after_text"] <= first["first_audio"]
     assert failed["error"] == "DataInspectionFailed"
     dumped = json.dumps(diagnostics, ensure_ascii=False)
     assert API_KEY not in dumped

@@ -91,8 +91,16 @@ class SessionStats:
             "finished": self.finished,
             "characters_sent": self.characters_sent,
             "audio_bytes": self.audio_bytes,
+            "first_audio_after_text": self.first_audio_after_text,
             "error": self.error,
         }
+
+    @property
+    def first_audio_after_text(self) -> float | None:
+        """Return the seconds from the first text sent to the first audio (the SDK's metric)."""
+        if self.first_audio is None or self.first_text_sent is None:
+            return None
+        return round(self.first_audio - self.first_text_sent, 4)
 
 
 def _event(event_type: str, **fields: Any) -> str:
@@ -234,6 +242,13 @@ class _Session:
                     audio = self._decode_delta(event)
                     if self._stats.first_audio is None:
                         self._stats.first_audio = self._stats.elapsed()
+                        _LOGGER.debug(
+                            "Session %s: first audio %.3f s after the request, %s s after"
+                            " the first text",
+                            self._stats.session_id,
+                            self._stats.first_audio,
+                            self._stats.first_audio_after_text,
+                        )
                     self._stats.audio_bytes += len(audio)
                     yield audio
                 case "response.created":
