@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 from pytest_homeassistant_custom_component.typing import (
     ClientSessionGenerator,
@@ -674,6 +675,30 @@ async def test_rejected_key_fails_the_fetch_and_starts_reauth(
     assert status is HTTPStatus.INTERNAL_SERVER_ERROR
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
+async def test_model_without_access_opens_a_repair_not_reauth(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A valid key refused the model (handshake 403): a Repairs issue names the model."""
+    emulator.fail_next_handshake(403)
+    media_id = await _speak(hass, MESSAGE)
+
+    status, _ = await retrieve_media(hass, hass_client, media_id)
+
+    assert status is HTTPStatus.INTERNAL_SERVER_ERROR
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    issues = [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == "model_access_denied"
+    ]
+    assert [(issue.translation_placeholders or {})["model"] for issue in issues] == [
+        init_integration.subentries[next(iter(init_integration.subentries))].data["model"]
+    ]
 
 
 @pytest.mark.parametrize(

@@ -340,4 +340,4 @@ class QwenTtsEntity(TextToSpeechEntity):
                 async for audio in audio_stream:
                     yield converter.convert(audio) if converter else audio
         except QwenTtsError as err:
-            raise to_ha_error(self.hass, self._entry, err) from err
+            raise to_ha_error(self.hass, self._entry, err, self._model_id) from err

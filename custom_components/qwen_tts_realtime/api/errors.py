@@ -52,6 +52,10 @@ class QwenTtsAuthError(QwenTtsApiError):
     """The API key was rejected (invalid, wrong region, or no access)."""
 
 
+class QwenTtsModelAccessError(QwenTtsAuthError):
+    """The key is valid but may not use this model (not enabled, or workspace without access)."""
+
+
 class QwenTtsRateLimitError(QwenTtsApiError):
     """Too many requests; retrying later may work."""
 
@@ -83,7 +87,13 @@ _QUOTA_CODES = frozenset({"Throttling.AllocationQuota", "Arrearage"})
 def error_from_response(code: str, message: str, status: int | None = None) -> QwenTtsApiError:
     """Map a DashScope error code (HTTP body or ``error`` event) to its exception."""
     error_type: type[QwenTtsApiError]
-    if code in _AUTH_CODES or status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+    if (
+        code.endswith("AccessDenied")
+        or code.startswith("AccessDenied")
+        or (status == HTTPStatus.FORBIDDEN)
+    ):
+        error_type = QwenTtsModelAccessError
+    elif code in _AUTH_CODES or status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
         error_type = QwenTtsAuthError
     elif code in _QUOTA_CODES:
         error_type = QwenTtsQuotaError
