@@ -46,7 +46,7 @@ from custom_components.qwen_tts_realtime.const import (
 )
 from tests.dashscope_emulator import DashScopeEmulator, EmulatorOptions
 
-ENGINE = "tts.bench_speech"
+ENGINE = "tts.bench"
 API_KEY = "sk-emulator"
 # The Assist pipeline switches to streaming TTS after this many characters.
 STREAM_RESPONSE_CHARS = 60

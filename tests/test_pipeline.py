@@ -140,7 +140,7 @@ async def test_pipeline_speaks_before_the_agent_is_done(
             "conversation_language": MATCH_ALL,
             "stt_engine": None,
             "stt_language": None,
-            "tts_engine": "tts.cherry_speech",
+            "tts_engine": "tts.cherry",
             "tts_language": "zh-CN",
             "tts_voice": "Cherry",
             "wake_word_entity": None,

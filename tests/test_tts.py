@@ -53,7 +53,7 @@ from .tts_helpers import (
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
-CHERRY = "tts.cherry_speech"
+CHERRY = "tts.cherry"
 VC_MODEL = "qwen3-tts-vc-realtime-2026-01-15"
 CLONED_VOICE = "qwen-tts-vc-grandpa-voice-20260301101010123-a1b2"
 MESSAGE = "今天天气很好。Let's go for a walk in the park! 然后一起吃晚饭。"
@@ -156,13 +156,13 @@ async def test_entity_per_profile(
     entity_registry: er.EntityRegistry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    """Each voice profile is a "Speech" entity on its own service device, keyed by the profile."""
+    """Each voice profile is an entity named after it, on its own service device, keyed by it."""
     entries = er.async_entries_for_config_entry(entity_registry, profiles.entry_id)
     assert sorted(entry.entity_id for entry in entries) == [
         CHERRY,
-        "tts.grandpa_speech",
-        "tts.legacy_speech",
-        "tts.narrator_speech",
+        "tts.grandpa",
+        "tts.legacy",
+        "tts.narrator",
     ]
     cherry = entity_registry.async_get(CHERRY)
     assert cherry is not None
@@ -177,7 +177,42 @@ async def test_entity_per_profile(
     )
     state = hass.states.get(CHERRY)
     assert state is not None
-    assert state.attributes["friendly_name"] == "Cherry Speech"
+    assert state.attributes["friendly_name"] == "Cherry"
+    # The pickers (Media, pipelines, tts.speak) list the entities by their names.
+    names = {_entity(hass, entry.entity_id).name for entry in entries}
+    assert names == {"Cherry", "Grandpa", "Legacy", "Narrator"}
+
+
+async def test_existing_entity_id_is_kept(
+    hass: HomeAssistant,
+    emulator: DashScopeEmulator,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """An install from when entities were called "Speech" keeps ``tts.<profile>_speech``."""
+    mock_config_entry.add_to_hass(hass)
+    entity_registry.async_get_or_create(
+        "tts",
+        DOMAIN,
+        PROFILE_SUBENTRY_ID,
+        config_entry=mock_config_entry,
+        config_subentry_id=PROFILE_SUBENTRY_ID,
+        suggested_object_id="cherry_speech",
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    entries = er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id)
+    assert [entry.entity_id for entry in entries] == ["tts.cherry_speech"]
+    state = hass.states.get("tts.cherry_speech")
+    assert state is not None
+    assert state.attributes["friendly_name"] == "Cherry"
+    status, audio = await retrieve_media(
+        hass, hass_client, await _speak(hass, "你好。", entity_id="tts.cherry_speech")
+    )
+    assert status == HTTPStatus.OK
+    assert (await decode_audio(audio)).seconds > 0
 
 
 async def test_languages_follow_the_model(hass: HomeAssistant, profiles: MockConfigEntry) -> None:
@@ -187,7 +222,7 @@ async def test_languages_follow_the_model(hass: HomeAssistant, profiles: MockCon
         assert tag in cherry.supported_languages
     for tag in ("es-ES", "es-MX", "ja-JP", "ko-KR", "fr-FR", "fr-CA", "ru-RU"):
         assert tag in cherry.supported_languages
-    legacy = _entity(hass, "tts.legacy_speech")
+    legacy = _entity(hass, "tts.legacy")
     assert {language_type_for(tag) for tag in legacy.supported_languages} == {
         "Chinese",
         "English",
@@ -198,7 +233,7 @@ async def test_languages_follow_the_model(hass: HomeAssistant, profiles: MockCon
     )
     # Home Assistant's language (English in tests) is the default; a fixed profile language wins.
     assert cherry.default_language == "en-US"
-    assert _entity(hass, "tts.narrator_speech").default_language == "ja-JP"
+    assert _entity(hass, "tts.narrator").default_language == "ja-JP"
 
 
 @pytest.mark.parametrize(
@@ -428,7 +463,7 @@ async def test_profile_settings_reach_the_service(
 ) -> None:
     """Instructions and a fixed language go out with the session; call options override them."""
     await retrieve_media(
-        hass, hass_client, await _speak(hass, "こんにちは。", entity_id="tts.narrator_speech")
+        hass, hass_client, await _speak(hass, "こんにちは。", entity_id="tts.narrator")
     )
     await retrieve_media(
         hass,
@@ -437,7 +472,7 @@ async def test_profile_settings_reach_the_service(
             hass,
             "Hello.",
             {CONF_INSTRUCTIONS: "Whisper.", CONF_LANGUAGE_TYPE: "English", "pitch_rate": 0.8},
-            entity_id="tts.narrator_speech",
+            entity_id="tts.narrator",
         ),
     )
 
@@ -456,7 +491,7 @@ async def test_legacy_model_speaks_pcm_converted_by_home_assistant(
     profiles: MockConfigEntry,
 ) -> None:
     """qwen-tts-realtime only makes 24 kHz PCM: the player still gets the MP3 it asked for."""
-    media_id = await _speak(hass, MESSAGE, entity_id="tts.legacy_speech", language="zh-CN")
+    media_id = await _speak(hass, MESSAGE, entity_id="tts.legacy", language="zh-CN")
 
     status, body = await retrieve_media(hass, hass_client, media_id)
 
@@ -594,12 +629,12 @@ async def test_model_specific_validation(
     hass: HomeAssistant, emulator: DashScopeEmulator, profiles: MockConfigEntry
 ) -> None:
     """A system voice on a cloning profile, or Japanese on the legacy model, is refused."""
-    grandpa = _entity(hass, "tts.grandpa_speech")
+    grandpa = _entity(hass, "tts.grandpa")
     with pytest.raises(ServiceValidationError) as raised:
         await grandpa.async_get_tts_audio("你好。", "zh-CN", {"voice": "Cherry"})
     assert raised.value.translation_key == "voice_not_for_model"
 
-    legacy = _entity(hass, "tts.legacy_speech")
+    legacy = _entity(hass, "tts.legacy")
     with pytest.raises(ServiceValidationError) as raised:
         await legacy.async_get_tts_audio("你好。", "zh-CN", {"language_type": "Japanese"})
     assert raised.value.translation_key == "unsupported_language"
@@ -607,7 +642,7 @@ async def test_model_specific_validation(
 
     # Options a model does not have are not offered, so Home Assistant refuses them itself.
     with pytest.raises(HomeAssistantError, match="Invalid options found"):
-        tts.async_create_stream(hass, "tts.legacy_speech", "zh-CN", {"speech_rate": 1.2})
+        tts.async_create_stream(hass, "tts.legacy", "zh-CN", {"speech_rate": 1.2})
     with pytest.raises(HomeAssistantError, match="Invalid options found"):
         tts.async_create_stream(hass, CHERRY, "zh-CN", {CONF_INSTRUCTIONS: "Sing."})
 
@@ -633,10 +668,10 @@ async def test_voices_for_the_picker(
     assert cherry[0] == {"voice_id": "Cherry", "name": "Cherry (芊悦)"}
     assert {"voice_id": "Rocky", "name": "Rocky (粤语 · Cantonese)"} in cherry
     assert len(cherry) == 49
-    narrator = await voices("tts.narrator_speech")
+    narrator = await voices("tts.narrator")
     assert narrator[0] == {"voice_id": "Ethan", "name": "Ethan (晨煦)"}
 
-    assert await voices("tts.grandpa_speech") == [
+    assert await voices("tts.grandpa") == [
         {"voice_id": CLONED_VOICE, "name": "grandpa (2026-03-01 10:10)"}
     ]
     # A voice cloned for the model elsewhere shows up once the account's list is refreshed.
@@ -654,7 +689,7 @@ async def test_voices_for_the_picker(
     await async_refresh_cloned_voices(hass, profiles)
     await hass.async_block_till_done()
 
-    assert [voice["name"] for voice in await voices("tts.grandpa_speech")] == [
+    assert [voice["name"] for voice in await voices("tts.grandpa")] == [
         "grandpa (2026-03-01 10:10)",
         "nana (2026-03-02 10:10)",
     ]

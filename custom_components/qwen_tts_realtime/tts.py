@@ -210,10 +210,12 @@ async def _single(message: str) -> AsyncGenerator[str]:
 class QwenTtsEntity(TextToSpeechEntity):
     """Speech in the voice of one profile: a model, a voice and its tuning."""
 
-    _attr_has_entity_name = True
-    # Home Assistant refuses to synthesize with a nameless engine ("TTS engine name is
-    # not set"), so the entity is named "Speech" on the profile's device, not None.
-    _attr_translation_key = "speech"
+    # Named after its profile, as core's openai_conversation does: the pickers show the
+    # entity's own name, so a shared "Speech" could not tell profiles apart, and Home
+    # Assistant refuses to synthesize with a nameless engine ("TTS engine name is not
+    # set"), which rules out taking the device's name with ``name = None``. Entities
+    # registered as ``tts.<profile>_speech`` keep that id: the registry goes by unique id.
+    _attr_has_entity_name = False
 
     def __init__(
         self, entry: QwenTtsConfigEntry, subentry: ConfigSubentry, ha_language: str
@@ -227,6 +229,7 @@ class QwenTtsEntity(TextToSpeechEntity):
         self._audio_output: str = profile.get(CONF_AUDIO_OUTPUT, OUTPUT_AUTO)
         self._voices: list[Voice] = []
         self._attr_unique_id = subentry.subentry_id
+        self._attr_name = subentry.title
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, subentry.subentry_id)},
             name=subentry.title,
