@@ -26,8 +26,8 @@ from .tts_helpers import read_wav, retrieve_media
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
-CHERRY = "tts.cherry_speech"
-LEGACY = "tts.legacy_speech"
+CHERRY = "tts.cherry"
+LEGACY = "tts.legacy"
 MESSAGE = "今天天气很好。Let's go for a walk in the park! 然后一起吃晚饭。"
 
 
