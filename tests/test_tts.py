@@ -455,6 +455,46 @@ async def test_same_request_is_cached_changed_voice_or_rate_is_not(
     assert [s.config["voice"] for s in emulator.sessions][-1] == "Serena"
 
 
+async def test_switching_the_audio_output_is_not_answered_from_the_cache(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A profile switched from the service's MP3 to WAV gets a new session, not the old MP3.
+
+    With WAV the service sends PCM and Home Assistant encodes the MP3 the player
+    asked for: that is why a user switches (a player that chokes on the service's
+    MP3), so replaying the cached one would undo the switch.
+    """
+    _, service_mp3 = await retrieve_media(hass, hass_client, await _speak(hass, "你好。"))
+    hass.config_entries.async_update_subentry(
+        init_integration,
+        init_integration.subentries[PROFILE_SUBENTRY_ID],
+        data={**DEFAULT_PROFILE, CONF_AUDIO_OUTPUT: OUTPUT_WAV},
+    )
+    await hass.async_block_till_done()
+
+    status, body = await retrieve_media(hass, hass_client, await _speak(hass, "你好。"))
+
+    assert status is HTTPStatus.OK
+    assert [session.config["response_format"] for session in emulator.sessions] == ["mp3", "pcm"]
+    assert body != service_mp3
+    audio = await decode_audio(body)
+    assert (audio.codec, audio.sample_rate) == ("mp3", 24000)
+    assert audio.seconds == pytest.approx(_seconds(emulator, "你好。"), abs=0.1)
+
+    # WAV asked for by the caller is the service's PCM as it came, one streaming header.
+    status, body = await retrieve_media(
+        hass, hass_client, await _speak(hass, "你好。", {tts.ATTR_PREFERRED_FORMAT: "wav"})
+    )
+    assert status is HTTPStatus.OK
+    assert len(emulator.sessions) == 3
+    wav = read_wav(body)
+    assert (wav.sample_rate, wav.channels, wav.sample_width) == (24000, 1, 2)
+    assert wav.seconds == pytest.approx(_seconds(emulator, "你好。"), abs=1 / 24000)
+
+
 async def test_profile_settings_reach_the_service(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,

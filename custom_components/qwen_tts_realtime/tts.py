@@ -143,13 +143,15 @@ def _default_options(
 ) -> dict[str, Any]:
     """Return the profile's settings as options, so each is part of the TTS cache key.
 
-    The model is there for the cache key only (it is not a per-call option): a
-    profile switched to another model must not replay the old model's audio.
+    The model and the audio output are there for the cache key only (they are not
+    per-call options): a profile switched to another model, or from MP3 to WAV,
+    must not replay the audio made the old way.
     """
     options: dict[str, Any] = {
         ATTR_VOICE: profile[CONF_VOICE],
         ATTR_PREFERRED_FORMAT: DEFAULT_FORMAT,
         CONF_MODEL: model_id,
+        CONF_AUDIO_OUTPUT: profile.get(CONF_AUDIO_OUTPUT, OUTPUT_AUTO),
     }
     # "Auto" stays out: the language of each request then picks the language type.
     if (language_type := profile.get(CONF_LANGUAGE_TYPE)) and language_type != (
