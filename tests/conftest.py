@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from unittest.mock import patch
 
+import aiohttp
 import pytest
 from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import CONF_API_KEY
@@ -43,6 +44,13 @@ async def emulator(socket_enabled: None) -> AsyncIterator[DashScopeEmulator]:
     await server.start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
+    """A one-connection pool for client tests: a leaked socket would block the next request."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        yield session
 
 
 @pytest.fixture

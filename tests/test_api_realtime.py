@@ -3,7 +3,7 @@
 import asyncio
 import io
 import wave
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from http import HTTPStatus
 
@@ -26,19 +26,13 @@ from custom_components.qwen_tts_realtime.api import (
     Timeouts,
 )
 
+from .api_helpers import drain, texts
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
 
 FLASH = "qwen3-tts-flash-realtime"
 SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然后一起吃晚饭。"]
 WRITER_TASK = "qwen_tts_text_writer"
-
-
-@pytest.fixture
-async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """A one-connection pool: a leaked socket would block the next request."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-        yield session
 
 
 @pytest.fixture
@@ -54,23 +48,11 @@ def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsC
     return client
 
 
-async def _texts(chunks: Iterable[str]) -> AsyncIterator[str]:
-    """Yield text chunks like a streaming LLM would."""
-    for chunk in chunks:
-        yield chunk
-
-
-async def _collect_from(stream: AsyncGenerator[bytes]) -> bytes:
-    """Drain an audio stream, closing it whatever happens."""
-    async with aclosing(stream):
-        return b"".join([chunk async for chunk in stream])
-
-
 async def _collect(
     client: QwenTtsClient, config: SessionConfig, chunks: Iterable[str], model: str = FLASH
 ) -> bytes:
     """Run one session to its end and return all audio."""
-    return await _collect_from(client.synthesize(model, config, _texts(chunks)))
+    return await drain(client.synthesize(model, config, texts(chunks)))
 
 
 def _assert_clean() -> None:
@@ -449,7 +431,7 @@ async def test_text_source_failure_propagates(
         raise LlmFailedError
 
     with pytest.raises(LlmFailedError):
-        await _collect_from(client.synthesize(FLASH, SessionConfig(voice="Cherry"), broken()))
+        await drain(client.synthesize(FLASH, SessionConfig(voice="Cherry"), broken()))
     _assert_clean()
     await _assert_pool_free(client)
 

@@ -1,8 +1,7 @@
 """Retries before the first audio byte and the per-model rate limiter, against the emulator."""
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
 import pytest
@@ -18,6 +17,7 @@ from custom_components.qwen_tts_realtime.api import (
     Timeouts,
 )
 
+from .api_helpers import drain, texts
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator
 
@@ -44,13 +44,6 @@ class FakeClock:
 
 
 @pytest.fixture
-async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """A one-connection pool: a leaked socket would block the next request."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-        yield session
-
-
-@pytest.fixture
 def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
     """A client that retries without pausing."""
     client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(emulator.base_url))
@@ -58,21 +51,9 @@ def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsC
     return client
 
 
-async def _texts(chunks: Iterable[str]) -> AsyncIterator[str]:
-    """Yield text chunks like a streaming LLM would."""
-    for chunk in chunks:
-        yield chunk
-
-
-async def _drain(stream: AsyncGenerator[bytes]) -> bytes:
-    """Read an audio stream to its end, closing it whatever happens."""
-    async with aclosing(stream):
-        return b"".join([chunk async for chunk in stream])
-
-
 async def _speak(client: QwenTtsClient, chunks: Iterable[str]) -> bytes:
     """Run a request to its end and return its audio."""
-    return await _drain(client.synthesize(FLASH, CONFIG, _texts(chunks)))
+    return await drain(client.synthesize(FLASH, CONFIG, texts(chunks)))
 
 
 def _tasks_left() -> list[str]:
@@ -153,7 +134,7 @@ async def test_text_source_failure_while_retrying_propagates(
     emulator.fail_next_handshake(500)
     stream = client.synthesize(FLASH, CONFIG, broken())
     with pytest.raises(RuntimeError, match="LLM failed"):
-        await _drain(stream)
+        await drain(stream)
     assert _tasks_left() == []
 
 
