@@ -159,3 +159,29 @@ def test_quality_scale_file() -> None:
             assert status["status"] != "exempt" or status["comment"], rule
         else:
             assert status in ("done", "todo"), rule
+
+
+def _pins() -> dict[str, str]:
+    """Return requirements_test.txt's pins by normalised package name."""
+    pins: dict[str, str] = {}
+    for line in (ROOT / "requirements_test.txt").read_text(encoding="utf-8").splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+async def test_requirements_pin_what_home_assistant_loads_at_start(hass: HomeAssistant) -> None:
+    """scripts/develop and the browser check get the web UI and base platforms HA asks for.
+
+    hass runs with --skip-pip there: a requirement missing from requirements_test.txt, or
+    pinned at another version than the Home Assistant release wants, shows up as an import
+    traceback at start (or a web UI of another release).
+    """
+    pins = _pins()
+    for domain in ("frontend", "infrared", "radio_frequency", "camera"):
+        integration = await async_get_integration(hass, domain)
+        assert integration.requirements, domain
+        for requirement in integration.requirements:
+            name, version = requirement.split("==")
+            assert pins.get(re.sub(r"[-_.]+", "-", name).lower()) == version, requirement
