@@ -220,6 +220,9 @@ class EmulatorOptions:
     ms_per_char: int = 80
     segment_chars: int = 40
     emit_committed_on_auto_commit: bool = True
+    # A.8: ``error`` events in the Nov-2025 superset shape (type, param, event_id); False
+    # sends the Feb/Mar-2026 shape, which has only the code and the message.
+    error_details: bool = True
     enroll_min_seconds: float = 10.0
     enroll_min_sample_rate: int = 24000
     enroll_max_seconds: float = 60.0
@@ -919,21 +922,16 @@ class _RealtimeSession:
             )
 
     async def _send_error(self, error: _WsError, client_event_id: object) -> None:
-        """Send an ``error`` event in the superset shape of A.8."""
+        """Send an ``error`` event in one of the two documented shapes of A.8."""
+        details: dict[str, Any] = {"code": "invalid_value", "message": error.message}
+        if self._options.error_details:
+            details |= {
+                "type": "invalid_request_error",
+                "param": error.param,
+                "event_id": client_event_id if isinstance(client_event_id, str) else None,
+            }
         with contextlib.suppress(_StopSession):
-            await self._send(
-                {
-                    "event_id": new_id("event_"),
-                    "type": "error",
-                    "error": {
-                        "type": "invalid_request_error",
-                        "code": "invalid_value",
-                        "message": error.message,
-                        "param": error.param,
-                        "event_id": client_event_id if isinstance(client_event_id, str) else None,
-                    },
-                }
-            )
+            await self._send({"event_id": new_id("event_"), "type": "error", "error": details})
 
     # -- reader side -------------------------------------------------------------------------
 

@@ -4,9 +4,11 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
+from homeassistant.components import tts
 from homeassistant.components.tts.const import DOMAIN as TTS_DOMAIN
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -209,6 +211,46 @@ async def test_a_voice_deleted_elsewhere_is_found_at_start_up(
     profile = vc_entry.subentries[PROFILE_ID]
     assert (profile.title, profile.data[CONF_VOICE]) == ("Bedtime stories", GRANDMA)
     assert _issues(hass) == []
+
+
+@pytest.mark.usefixtures("setup_repairs", "mock_tts_cache_dir")
+@pytest.mark.parametrize("error_details", [True, False], ids=["nov-2025", "2026"])
+async def test_a_voice_the_service_no_longer_has_raises_the_issue_at_once(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    vc_entry: MockConfigEntry,
+    error_details: bool,
+) -> None:
+    """Deleted in the console after start-up: the refused announcement opens the issue now.
+
+    Both shapes of the service's ``error`` event (with and without ``param``) count.
+    """
+    emulator.voices[GRANDPA] = _voice(GRANDPA, VC_MODEL, "2026-03-01 10:10:10")
+    emulator.voices[GRANDMA] = _voice(GRANDMA, VC_MODEL, "2026-03-02 10:10:10")
+    emulator.options.error_details = error_details
+    await _set_up(hass, vc_entry)
+    assert _issues(hass) == []
+    del emulator.voices[GRANDPA]
+    entity_id = er.async_get(hass).async_get_entity_id(TTS_DOMAIN, DOMAIN, PROFILE_ID)
+    assert entity_id is not None
+
+    stream = tts.async_create_stream(hass, entity_id, None, {tts.ATTR_PREFERRED_FORMAT: "wav"})
+    stream.async_set_message("晚安，做个好梦。")
+    with pytest.raises(HomeAssistantError) as err:
+        _ = [chunk async for chunk in stream.async_stream_result()]
+
+    assert err.value.translation_key == "voice_not_found"
+    [issue] = _issues(hass)
+    assert issue.translation_key == "cloned_voice_missing"
+    assert issue.translation_placeholders == {
+        "profile": "grandpa",
+        "voice": GRANDPA,
+        "model": VC_MODEL,
+    }
+    # The fix offers what is left, not the voice that was refused.
+    assert _offered(await _start_fix(await hass_client(), issue)) == [GRANDMA]
+    await emulator.wait_sessions_closed()
 
 
 @pytest.mark.usefixtures("emulator")

@@ -7,7 +7,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_API_KEY
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
@@ -52,3 +52,17 @@ async def async_refresh_cloned_voices(
     entry.runtime_data.cloned_voices = voices
     async_dispatcher_send(hass, voices_updated_signal(entry.entry_id))
     return voices
+
+
+@callback
+def async_forget_cloned_voice(
+    hass: HomeAssistant, entry: QwenTtsConfigEntry, voice_id: str
+) -> None:
+    """Drop a cloned voice the service says no longer exists, and tell the entities.
+
+    The profiles that speak with it get their Repairs issue at once, without
+    waiting for the next voice list.
+    """
+    data = entry.runtime_data
+    data.cloned_voices = [voice for voice in data.cloned_voices if voice.voice_id != voice_id]
+    async_dispatcher_send(hass, voices_updated_signal(entry.entry_id))

@@ -29,6 +29,7 @@ from .api import (
     EnrolledVoice,
     ModelInfo,
     QwenTtsError,
+    QwenTtsVoiceNotFoundError,
     SessionConfig,
     VoiceKind,
     get_model,
@@ -54,7 +55,7 @@ from .const import (
     SUBENTRY_TTS,
     voices_updated_signal,
 )
-from .data import QwenTtsConfigEntry
+from .data import QwenTtsConfigEntry, async_forget_cloned_voice
 from .exceptions import to_ha_error
 from .markdown import strip_markdown_stream
 
@@ -345,4 +346,12 @@ class QwenTtsEntity(TextToSpeechEntity):
                 async for audio in audio_stream:
                     yield converter.convert(audio) if converter else audio
         except QwenTtsError as err:
+            if isinstance(err, QwenTtsVoiceNotFoundError) and self._speaks_cloned_voices:
+                # Deleted in the console or by another home: the profile's issue opens now.
+                async_forget_cloned_voice(self.hass, self._entry, config.voice)
             raise to_ha_error(self.hass, self._entry, err, self._model_id) from err
+
+    @property
+    def _speaks_cloned_voices(self) -> bool:
+        """Tell whether the profile's model speaks only cloned voices."""
+        return self._model is not None and self._model.voice_kind is VoiceKind.CLONED

@@ -40,12 +40,15 @@ class QwenTtsValidationError(QwenTtsError, ValueError):
 class QwenTtsApiError(QwenTtsError):
     """The service answered with an error code."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
-        """Keep the server's code, message and HTTP status (if any)."""
+    def __init__(
+        self, code: str, message: str, *, status: int | None = None, param: str | None = None
+    ) -> None:
+        """Keep the server's code, message, HTTP status and offending parameter (if any)."""
         super().__init__(f"{code}: {message}" if code else message)
         self.code = code
         self.server_message = message
         self.status = status
+        self.param = param
 
 
 class QwenTtsAuthError(QwenTtsApiError):
@@ -84,7 +87,9 @@ _AUTH_CODES = frozenset(
 _QUOTA_CODES = frozenset({"Throttling.AllocationQuota", "Arrearage"})
 
 
-def error_from_response(code: str, message: str, status: int | None = None) -> QwenTtsApiError:
+def error_from_response(
+    code: str, message: str, status: int | None = None, *, param: str | None = None
+) -> QwenTtsApiError:
     """Map a DashScope error code (HTTP body or ``error`` event) to its exception."""
     error_type: type[QwenTtsApiError]
     if (
@@ -105,4 +110,15 @@ def error_from_response(code: str, message: str, status: int | None = None) -> Q
         error_type = QwenTtsAudioRejectedError
     else:
         error_type = QwenTtsApiError
-    return error_type(code, message, status=status)
+    return error_type(code, message, status=status, param=param)
+
+
+def rejects_voice(err: QwenTtsApiError, voice: str) -> bool:
+    """Tell whether an ``error`` event refuses the session's voice (it does not exist).
+
+    Both shapes of protocol.md A.8: the older one names the parameter
+    (``session.voice``); the newer one has only the message, which quotes the value.
+    """
+    if err.code != "invalid_value":
+        return False
+    return err.param == "session.voice" or (bool(voice) and f"'{voice}'" in err.server_message)

@@ -21,11 +21,14 @@ import aiohttp
 
 from .endpoints import Endpoint
 from .errors import (
+    QwenTtsApiError,
     QwenTtsConnectionError,
     QwenTtsError,
     QwenTtsProtocolError,
     QwenTtsTimeoutError,
+    QwenTtsVoiceNotFoundError,
     error_from_response,
+    rejects_voice,
 )
 from .session_config import Mode, SessionConfig
 from .validation import validate_session_config
@@ -155,8 +158,11 @@ def _raise_error_event(event: dict[str, Any]) -> None:
     """Turn a server ``error`` event into the matching exception."""
     error = event.get("error")
     details = error if isinstance(error, dict) else {}
+    param = details.get("param")
     raise error_from_response(
-        str(details.get("code") or "error"), str(details.get("message") or "Unknown error")
+        str(details.get("code") or "error"),
+        str(details.get("message") or "Unknown error"),
+        param=param if isinstance(param, str) else None,
     )
 
 
@@ -345,6 +351,11 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
     except QwenTtsError as err:
         # Diagnostics show why the last sessions failed: the server's code, else our reason.
         stats.error = getattr(err, "code", None) or getattr(err, "reason", type(err).__name__)
+        if isinstance(err, QwenTtsApiError) and rejects_voice(err, config.voice):
+            # A deleted cloned voice is refused as a plain invalid value; say what it is.
+            raise QwenTtsVoiceNotFoundError(
+                err.code, err.server_message, status=err.status, param=err.param
+            ) from err
         raise
     except aiohttp.ClientError as err:
         stats.error = type(err).__name__
