@@ -382,8 +382,8 @@ async def test_custom_endpoint_errors_then_recovers(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_BASE_URL: emulator.base_url, CONF_API_KEY: "sk-wrong"}
     )
-    assert result["errors"] == {"base": "invalid_auth"}
-    # A custom endpoint has no "other region" to try the key on.
+    assert result["errors"] == {"base": "invalid_auth_endpoint"}
+    # A custom endpoint has no "other region" to try the key on, and no region to blame.
     assert len(emulator.http_requests) == 1
     mock_setup_entry.assert_not_called()
 
@@ -413,7 +413,7 @@ async def test_reauth_recovers_a_failed_entry(
         flow["flow_id"], {CONF_API_KEY: "sk-still-wrong"}
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "invalid_auth"}
+    assert result["errors"] == {"base": "invalid_auth_endpoint"}
     # The form names the endpoint whose key is being replaced.
     placeholders = result["description_placeholders"]
     assert placeholders is not None
@@ -495,7 +495,7 @@ async def test_reconfigure_moves_to_another_endpoint(
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_BASE_URL: moved.base_url, CONF_API_KEY: API_KEY}
         )
-        assert result["errors"] == {"base": "invalid_auth"}
+        assert result["errors"] == {"base": "invalid_auth_endpoint"}
 
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_BASE_URL: moved.base_url, CONF_API_KEY: "sk-moved"}

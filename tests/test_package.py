@@ -12,6 +12,7 @@ from homeassistant.loader import async_get_integration
 from homeassistant.util.yaml import load_yaml_dict
 from PIL import Image
 
+from custom_components.qwen_tts_realtime.api import MODELS
 from custom_components.qwen_tts_realtime.const import DOMAIN
 
 ROOT = Path(__file__).parent.parent
@@ -126,6 +127,28 @@ def test_translations_match_and_are_literal() -> None:
         )
     for text in _strings(english) + _strings(chinese):
         assert "[%key:" not in text
+
+
+def test_every_model_has_a_translated_label() -> None:
+    """The model dropdown shows a readable name for every catalogue id, in both languages."""
+    for language in ("en", "zh-Hans"):
+        labels = _load(f"translations/{language}.json")["selector"]["model"]["options"]
+        assert set(labels) == set(MODELS), language
+
+
+# A URL the frontend's Markdown would turn into a link: a scheme followed by a host.
+_BARE_URL = re.compile(r"https?://[\w\[<{]")
+
+
+def test_no_example_url_becomes_a_link() -> None:
+    """Example addresses are in code spans: bare ones become links to hosts that do not exist.
+
+    In Chinese the link also swallows the text that follows it.
+    """
+    for language in ("en", "zh-Hans"):
+        for text in _strings(_load(f"translations/{language}.json")):
+            outside_code = re.sub(r"`[^`]*`", "", text)
+            assert not _BARE_URL.search(outside_code), text
 
 
 def _placeholders(text: str) -> set[str]:

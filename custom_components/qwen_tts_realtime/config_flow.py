@@ -121,8 +121,8 @@ async def _async_validate_account(hass: HomeAssistant, data: Mapping[str, Any]) 
 async def _async_rejected_key_error(hass: HomeAssistant, data: Mapping[str, Any]) -> str:
     """Name the region a rejected key belongs to, when the other region accepts it."""
     other = _OTHER_REGION.get(Region(data[CONF_REGION]))
-    if other is None:
-        return "invalid_auth"
+    if other is None:  # a custom endpoint: there is no region to blame
+        return "invalid_auth_endpoint"
     try:
         await create_client(hass, {**data, CONF_REGION: other}).validate_key()
     except QwenTtsError:
@@ -311,7 +311,9 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
                     CONF_MODEL,
                     default=_choice(self._profile.get(CONF_MODEL), models, DEFAULT_MODEL),
                 ): SelectSelector(
-                    SelectSelectorConfig(options=models, mode=SelectSelectorMode.DROPDOWN)
+                    SelectSelectorConfig(
+                        options=models, mode=SelectSelectorMode.DROPDOWN, translation_key=CONF_MODEL
+                    )
                 )
             }
         )

@@ -47,7 +47,7 @@ class Endpoint:
             raise QwenTtsValidationError("invalid_base_url", str(err)) from err
         if url.scheme not in ("http", "https") or not url.host:
             raise QwenTtsValidationError(
-                "invalid_base_url", "The base URL must look like https://host[:port]"
+                "invalid_base_url", "The base URL must be an http(s) address with a host name"
             )
         if url.query_string or url.fragment or url.user:
             raise QwenTtsValidationError(
