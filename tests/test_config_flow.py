@@ -39,6 +39,7 @@ from custom_components.qwen_tts_realtime.const import (
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
     CONF_PITCH_RATE,
+    CONF_PRONUNCIATION,
     CONF_REGION,
     CONF_SPEECH_RATE,
     CONF_VOICE,
@@ -637,6 +638,7 @@ async def test_add_system_voice_profile(
         CONF_SPEECH_RATE,
         CONF_PITCH_RATE,
         CONF_VOLUME,
+        CONF_PRONUNCIATION,
         CONF_AUDIO_OUTPUT,
     ]
     voices = _options(result, CONF_VOICE)
@@ -704,13 +706,68 @@ async def test_instruct_profile_keeps_instructions(
     assert result["data"][CONF_LANGUAGE_TYPE] == "Auto"
 
 
+_FLASH_SETTINGS = {
+    CONF_VOICE: "Cherry",
+    CONF_LANGUAGE_TYPE: "auto",
+    CONF_SPEECH_RATE: 1.0,
+    CONF_PITCH_RATE: 1.0,
+    CONF_VOLUME: 50,
+    CONF_AUDIO_OUTPUT: "auto",
+}
+
+
+async def test_pronunciation_dictionary_is_checked_and_kept(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A bad line is refused by its number, the typed text kept; a good dictionary is stored."""
+    result = await _start_profile_flow(hass, init_integration, PROFILE_SUBENTRY_ID)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_MODEL: "qwen3-tts-flash-realtime"}
+    )
+    bad = "# 地名\n重庆 = 崇庆\n\nXiaomi 小米\n"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**_FLASH_SETTINGS, CONF_PRONUNCIATION: bad}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PRONUNCIATION: "invalid_pronunciation"}
+    assert result["description_placeholders"]["line"] == "4"
+    assert _suggested(result, CONF_PRONUNCIATION) == bad
+
+    good = "# 地名\n重庆 = 崇庆\n\nXiaomi → 小米\nHA -> Home Assistant"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**_FLASH_SETTINGS, CONF_PRONUNCIATION: f"\n{good}\n "}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.subentries[PROFILE_SUBENTRY_ID].data[CONF_PRONUNCIATION] == good
+
+    # Reopened, the dictionary shows as written, comments included.
+    result = await _start_profile_flow(hass, init_integration, PROFILE_SUBENTRY_ID)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_MODEL: "qwen3-tts-flash-realtime"}
+    )
+    assert _suggested(result, CONF_PRONUNCIATION) == good
+
+    # Emptied, it is dropped.
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**_FLASH_SETTINGS, CONF_PRONUNCIATION: "  "}
+    )
+    await hass.async_block_till_done()
+    assert CONF_PRONUNCIATION not in init_integration.subentries[PROFILE_SUBENTRY_ID].data
+
+
 async def test_legacy_model_offers_only_what_it_supports(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     """The old model has no tuning, three languages and PCM only: the form shows just that."""
     result = await _pick_model(hass, init_integration, "qwen-tts-realtime")
 
-    assert _fields(result) == [CONF_VOICE, CONF_LANGUAGE_TYPE, CONF_AUDIO_OUTPUT]
+    assert _fields(result) == [
+        CONF_VOICE,
+        CONF_LANGUAGE_TYPE,
+        CONF_PRONUNCIATION,
+        CONF_AUDIO_OUTPUT,
+    ]
     assert _options(result, CONF_LANGUAGE_TYPE) == ["auto", "chinese", "english"]
     assert _options(result, CONF_AUDIO_OUTPUT) == ["auto", "wav"]
     result = await hass.config_entries.subentries.async_configure(

@@ -54,6 +54,7 @@ from .const import (
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
     CONF_PITCH_RATE,
+    CONF_PRONUNCIATION,
     CONF_REGION,
     CONF_SPEECH_RATE,
     CONF_VOICE,
@@ -67,6 +68,7 @@ from .const import (
     SUBENTRY_TTS,
 )
 from .data import QwenTtsConfigEntry, account_unique_id, create_client, endpoint_from_data
+from .pronunciation import PronunciationSyntaxError, parse_pronunciation
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -338,7 +340,11 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         if user_input is not None:
             profile = self._profile_from_input(model, user_input)
             try:
+                parse_pronunciation(profile.get(CONF_PRONUNCIATION, ""))
                 validate_session_config(model.model_id, _session_config(profile))
+            except PronunciationSyntaxError as err:
+                errors[CONF_PRONUNCIATION] = "invalid_pronunciation"
+                placeholders["line"] = str(err.line)
             except QwenTtsValidationError as err:
                 errors["base"] = err.reason
                 placeholders |= err.details
@@ -432,6 +438,12 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
                     description={"suggested_value": profile.get(CONF_INSTRUCTIONS)},
                 )
             ] = TextSelector(TextSelectorConfig(multiline=True))
+        fields[
+            probatio.Optional(
+                CONF_PRONUNCIATION,
+                description={"suggested_value": profile.get(CONF_PRONUNCIATION)},
+            )
+        ] = TextSelector(TextSelectorConfig(multiline=True))
         outputs = [
             output for output in AUDIO_OUTPUTS if output != OUTPUT_MP3 or "mp3" in model.formats
         ]
@@ -449,7 +461,7 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
 
     @staticmethod
     def _profile_from_input(model: ModelInfo, user_input: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the profile data: only what the model supports, blank instructions dropped."""
+        """Return the profile data: only what the model supports, blank texts dropped."""
         profile: dict[str, Any] = {
             CONF_MODEL: model.model_id,
             CONF_VOICE: user_input[CONF_VOICE].strip(),
@@ -464,8 +476,9 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
             profile[CONF_SPEECH_RATE] = float(user_input[CONF_SPEECH_RATE])
             profile[CONF_PITCH_RATE] = float(user_input[CONF_PITCH_RATE])
             profile[CONF_VOLUME] = int(user_input[CONF_VOLUME])
-        if instructions := user_input.get(CONF_INSTRUCTIONS, "").strip():
-            profile[CONF_INSTRUCTIONS] = instructions
+        for key in (CONF_INSTRUCTIONS, CONF_PRONUNCIATION):
+            if text := user_input.get(key, "").strip():
+                profile[key] = text
         return profile
 
     def _async_save_profile(self, profile: dict[str, Any]) -> SubentryFlowResult:

@@ -19,6 +19,7 @@ CONF_PITCH_RATE = "pitch_rate"
 CONF_VOLUME = "volume"
 CONF_INSTRUCTIONS = "instructions"
 CONF_AUDIO_OUTPUT = "audio_output"
+CONF_PRONUNCIATION = "pronunciation"  # the dictionary as the user wrote it
 
 # Output preference of a profile.
 OUTPUT_AUTO = "auto"  # what the caller asks for, when the model can make it

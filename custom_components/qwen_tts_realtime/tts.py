@@ -43,6 +43,7 @@ from .const import (
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
     CONF_PITCH_RATE,
+    CONF_PRONUNCIATION,
     CONF_SPEECH_RATE,
     CONF_VOICE,
     CONF_VOLUME,
@@ -58,6 +59,7 @@ from .const import (
 from .data import QwenTtsConfigEntry, async_forget_cloned_voice
 from .exceptions import to_ha_error
 from .markdown import strip_markdown_stream
+from .pronunciation import PronunciationDictionary, parse_pronunciation, pronunciation_stream
 
 PARALLEL_UPDATES = 0
 
@@ -140,13 +142,17 @@ def _supported_options(model: ModelInfo | None) -> list[str]:
 
 
 def _default_options(
-    model_id: str, model: ModelInfo | None, profile: Mapping[str, Any]
+    model_id: str,
+    model: ModelInfo | None,
+    profile: Mapping[str, Any],
+    pronunciation: PronunciationDictionary,
 ) -> dict[str, Any]:
     """Return the profile's settings as options, so each is part of the TTS cache key.
 
-    The model and the audio output are there for the cache key only (they are not
-    per-call options): a profile switched to another model, or from MP3 to WAV,
-    must not replay the audio made the old way.
+    The model, the audio output and the pronunciation dictionary are there for the
+    cache key only (they are not per-call options): a profile switched to another
+    model, from MP3 to WAV, or told to say a word differently, must not replay the
+    audio made the old way.
     """
     options: dict[str, Any] = {
         ATTR_VOICE: profile[CONF_VOICE],
@@ -165,6 +171,8 @@ def _default_options(
         options[CONF_VOLUME] = profile.get(CONF_VOLUME, DEFAULT_VOLUME)
     if _has_instructions(model) and (instructions := profile.get(CONF_INSTRUCTIONS)):
         options[CONF_INSTRUCTIONS] = instructions
+    if pronunciation:
+        options[CONF_PRONUNCIATION] = pronunciation.cache_token
     return options
 
 
@@ -246,8 +254,14 @@ class QwenTtsEntity(TextToSpeechEntity):
             profile.get(CONF_LANGUAGE_TYPE, DEFAULT_LANGUAGE_TYPE),
             ha_language,
         )
+        # The flow stored only a dictionary that parses.
+        self._pronunciation = PronunciationDictionary(
+            parse_pronunciation(profile.get(CONF_PRONUNCIATION, ""))
+        )
         self._attr_supported_options = _supported_options(self._model)
-        self._attr_default_options = _default_options(self._model_id, self._model, profile)
+        self._attr_default_options = _default_options(
+            self._model_id, self._model, profile, self._pronunciation
+        )
 
     @override
     async def async_added_to_hass(self) -> None:
@@ -336,11 +350,14 @@ class QwenTtsEntity(TextToSpeechEntity):
     async def _audio(
         self, plan: AudioPlan, config: SessionConfig, text: AsyncIterable[str]
     ) -> AsyncGenerator[bytes]:
-        """Run one session on the Markdown-free text and yield its audio in the planned shape."""
+        """Run one session on the text, Markdown-free and with the profile's pronunciation.
+
+        Yields the audio in the planned shape. The dictionary applies after the
+        Markdown is gone, so ``**HA**`` is replaced like ``HA``.
+        """
         converter = plan.pcm_converter()
-        synthesis = self._entry.runtime_data.client.synthesize(
-            self._model_id, config, strip_markdown_stream(text)
-        )
+        spoken = pronunciation_stream(strip_markdown_stream(text), self._pronunciation)
+        synthesis = self._entry.runtime_data.client.synthesize(self._model_id, config, spoken)
         try:
             async with aclosing(synthesis) as audio_stream:
                 async for audio in audio_stream:
