@@ -730,7 +730,7 @@ async def test_pronunciation_dictionary_is_checked_and_kept(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_PRONUNCIATION: "invalid_pronunciation"}
-    assert result["description_placeholders"]["line"] == "4"
+    assert (result["description_placeholders"] or {}).get("line") == "4"
     assert _suggested(result, CONF_PRONUNCIATION) == bad
 
     good = "# 地名\n重庆 = 崇庆\n\nXiaomi → 小米\nHA -> Home Assistant"
