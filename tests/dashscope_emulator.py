@@ -1,9 +1,10 @@
-"""Local emulator of Alibaba Cloud DashScope: Qwen-TTS-Realtime and Qwen voice enrollment.
+"""Local emulator of Alibaba Cloud DashScope: Qwen-TTS-Realtime, voice enrollment and design.
 
 It implements `shared/docs/protocol.md` (sections A, B and C) on one aiohttp server:
 
 * ``GET  /api-ws/v1/realtime?model=<model>`` - the realtime WebSocket TTS protocol;
-* ``POST /api/v1/services/audio/tts/customization`` - the ``qwen-voice-enrollment`` HTTP API.
+* ``POST /api/v1/services/audio/tts/customization`` - the ``qwen-voice-enrollment`` (cloning,
+  B.2-B.8) and ``qwen-voice-design`` (B.9) HTTP APIs.
 
 It is an independent implementation of the protocol: it imports nothing from Home Assistant
 or from the integration. Audio is deterministic (a tone whose pitch depends on the segment and
@@ -50,6 +51,7 @@ _LOGGER = logging.getLogger(__name__)
 REALTIME_PATH: Final = "/api-ws/v1/realtime"
 CUSTOMIZATION_PATH: Final = "/api/v1/services/audio/tts/customization"
 ENROLLMENT_MODEL: Final = "qwen-voice-enrollment"
+DESIGN_MODEL: Final = "qwen-voice-design"
 
 # ---------------------------------------------------------------------------------------------
 # Protocol tables (protocol.md A.4.1, A.9 and C)
@@ -150,6 +152,16 @@ ENROLLMENT_TARGET_MODELS: Final = (
     "qwen-tts-vc-realtime-2025-08-20",
 )
 _ENROLLMENT_LANGUAGES: Final = ("zh", "en", "de", "it", "pt", "es", "ja", "ko", "fr", "ru", "id")
+# B.9 and the voice design reference: targets (realtime and the HTTP snapshot), the length
+# limits of the description and the preview text, languages, and the preview's formats.
+DESIGN_TARGET_MODELS: Final = (
+    "qwen3-tts-vd-realtime-2026-01-15",
+    "qwen3-tts-vd-realtime-2025-12-16",
+    "qwen3-tts-vd-2026-01-26",
+)
+DESIGN_MAX_PROMPT: Final = 2048
+DESIGN_MAX_PREVIEW_TEXT: Final = 1024
+_DESIGN_LANGUAGES: Final = ("zh", "en", "de", "it", "pt", "es", "ja", "ko", "fr", "ru")
 _PREFERRED_NAME = re.compile(r"[A-Za-z0-9_]{1,16}")
 _VOICE_QUOTA: Final = 1000
 _MAX_AUDIO_BYTES: Final = 10 * 1024 * 1024
@@ -258,7 +270,12 @@ def _gmt_now() -> str:
 
 @dataclass
 class VoiceRecord:
-    """One enrolled (cloned) voice; tests may pre-seed `DashScopeEmulator.voices` with these."""
+    """One custom voice; tests may pre-seed `DashScopeEmulator.voices` with these.
+
+    ``designer`` is the customization model that made it: cloned voices belong to
+    ``qwen-voice-enrollment``, designed ones (with their prompt and preview text) to
+    ``qwen-voice-design``; each model lists, queries and deletes only its own voices.
+    """
 
     voice: str
     target_model: str
@@ -266,17 +283,24 @@ class VoiceRecord:
     language: str | None = None
     gmt_create: str = field(default_factory=_gmt_now)
     gmt_modified: str = field(default_factory=_gmt_now)
+    designer: str = ENROLLMENT_MODEL
+    voice_prompt: str | None = None
+    preview_text: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """Return the voice as one ``voice_list`` entry of B.3."""
+        """Return the voice as one ``voice_list`` entry of B.3 (B.5's query fields for designs)."""
         entry: dict[str, Any] = {
             "voice": self.voice,
             "gmt_create": self.gmt_create,
             "gmt_modified": self.gmt_modified,
             "target_model": self.target_model,
         }
-        if self.language is not None:
-            entry["language"] = self.language
+        optional = {
+            "language": self.language,
+            "voice_prompt": self.voice_prompt,
+            "preview_text": self.preview_text,
+        }
+        entry.update({name: value for name, value in optional.items() if value is not None})
         return entry
 
 
@@ -662,17 +686,13 @@ def _check_voice(
     """Validate ``voice`` against the model's system voices or the enrolled voices."""
     if not isinstance(value, str) or not value:
         raise _WsError(_invalid_value(value, "a voice name"), param="session.voice")
-    if spec.family is _Family.VC:
+    if spec.family in (_Family.VC, _Family.VD):
+        # Cloned and designed voices speak only on the model they were made for (B.2, B.9).
         usable = sorted(v for v, r in enrolled.items() if r.target_model == model)
         if value in usable:
             return value
-        supported = _quote_list(usable) or f"voices enrolled with target_model '{model}'"
-        raise _WsError(_invalid_value(value, supported), param="session.voice")
-    if spec.family is _Family.VD:
-        # Designed voices are not stored here; any designed-voice id is accepted.
-        if value.startswith("qwen-tts-vd-"):
-            return value
-        supported = f"voices designed with target_model '{model}'"
+        made = "enrolled" if spec.family is _Family.VC else "designed"
+        supported = _quote_list(usable) or f"voices {made} with target_model '{model}'"
         raise _WsError(_invalid_value(value, supported), param="session.voice")
     if value not in spec.system_voices:
         supported = _quote_list(sorted(spec.system_voices))
@@ -680,9 +700,14 @@ def _check_voice(
     return value
 
 
+def _is_choice(value: object, choices: Sequence[object]) -> bool:
+    """Tell whether a JSON value is one of ``choices`` (type included: 24000.0 is not 24000)."""
+    return any(type(value) is type(choice) and value == choice for choice in choices)
+
+
 def _check_choice(name: str, value: object, choices: Sequence[object]) -> object:
-    """Validate an enumerated field (exact match, JSON type included: 24000.0 is not 24000)."""
-    if not any(type(value) is type(choice) and value == choice for choice in choices):
+    """Validate an enumerated session field."""
+    if not _is_choice(value, choices):
         raise _WsError(_invalid_value(value, _quote_list(choices)), param=f"session.{name}")
     return value
 
@@ -1373,11 +1398,36 @@ def _int_param(input_: Mapping[str, Any], name: str, default: int) -> int:
     return int(value)
 
 
-def _str_param(input_: Mapping[str, Any], name: str) -> str:
-    """Read a required non-empty string field of ``input``."""
+def _str_param(input_: Mapping[str, Any], name: str, *, max_length: int | None = None) -> str:
+    """Read a required non-empty string field of ``input`` (at most ``max_length`` long)."""
     value = input_.get(name)
     if not isinstance(value, str) or not value:
         raise _bad_request(f"Missing required parameter: 'input.{name}'.")
+    if max_length is not None and len(value) > max_length:
+        raise _bad_request(
+            f"Parameter 'input.{name}' is too long: {len(value)} characters, "
+            f"at most {max_length} allowed."
+        )
+    return value
+
+
+def _preferred_name(input_: Mapping[str, Any]) -> str:
+    """Read ``input.preferred_name``: 1-16 ASCII letters, digits or underscores (B.2, B.9)."""
+    preferred_name = _str_param(input_, "preferred_name")
+    if not _PREFERRED_NAME.fullmatch(preferred_name):
+        raise _bad_request(
+            _invalid_value(preferred_name, "1-16 ASCII letters, digits or underscores")
+        )
+    return preferred_name
+
+
+def _choice_param(
+    parameters: Mapping[str, Any], name: str, default: object, choices: Sequence[object]
+) -> Any:
+    """Read an enumerated ``parameters`` field."""
+    value = parameters.get(name, default)
+    if not _is_choice(value, choices):
+        raise _bad_request(_invalid_value(value, _quote_list(choices)))
     return value
 
 
@@ -1627,10 +1677,10 @@ class DashScopeEmulator:
             session.ended.set()
         return ws
 
-    # -- voice enrollment --------------------------------------------------------------------
+    # -- voice enrollment and design ---------------------------------------------------------
 
     async def _handle_customization(self, request: web.Request) -> web.Response:
-        """Serve ``qwen-voice-enrollment`` create / list / query / delete (B.2-B.6)."""
+        """Serve create / list / query / delete of both customization models (B.2-B.9)."""
         if not self._track(request):
             return _error_response(503, *_DEFAULT_MESSAGES[503])
         try:
@@ -1650,51 +1700,55 @@ class DashScopeEmulator:
             raise _HttpError(*self._http_faults.popleft())
         if not _api_key_valid(request.headers.get("Authorization"), self.options.api_keys):
             raise _HttpError(401, "InvalidApiKey", "Invalid API-key provided.")
-        return await self._enrollment(body)
+        return await self._action(body)
 
-    async def _enrollment(self, body: object) -> dict[str, Any]:
-        """Dispatch on ``input.action``; return the success body."""
+    async def _action(self, body: object) -> dict[str, Any]:
+        """Dispatch on ``model`` and ``input.action``; return the success body."""
         if not isinstance(body, dict):
             raise _bad_request("Request body must be a JSON object.")
-        if body.get("model") != ENROLLMENT_MODEL:
-            raise _bad_request(_invalid_value(body.get("model"), f"'{ENROLLMENT_MODEL}'"))
+        model = body.get("model")
+        if model not in (ENROLLMENT_MODEL, DESIGN_MODEL):
+            raise _bad_request(_invalid_value(model, f"'{ENROLLMENT_MODEL}', '{DESIGN_MODEL}'"))
         input_ = body.get("input")
         if not isinstance(input_, dict):
             raise _bad_request("Missing required parameter: 'input'.")
         request_id = str(uuid.uuid4())
         match input_.get("action"):
             case "create":
-                output = await self._create_voice(input_)
+                if model == DESIGN_MODEL:
+                    output = await self._design_voice(input_, body.get("parameters"))
+                else:
+                    output = await self._create_voice(input_)
                 return {"output": output, "usage": {"count": 1}, "request_id": request_id}
             case "list":
-                output = self._list_voices(input_)
+                output = self._list_voices(input_, model)
             case "query":
-                # Not documented for enrollment (B.5); answered like voice design's query.
-                output = self._find_voice(_str_param(input_, "voice")).as_json()
+                # Documented for voice design (B.5); enrollment answers the same way.
+                output = self._find_voice(_str_param(input_, "voice"), model).as_json()
             case "delete":
-                del self.voices[self._find_voice(_str_param(input_, "voice")).voice]
+                del self.voices[self._find_voice(_str_param(input_, "voice"), model).voice]
                 return {"usage": {"count": 0}, "request_id": request_id}
             case action:
                 raise _bad_request(_invalid_value(action, "'create', 'list', 'query', 'delete'"))
         return {"output": output, "usage": {"count": 0}, "request_id": request_id}
 
-    def _find_voice(self, voice: str) -> VoiceRecord:
-        """Return an enrolled voice or raise the documented not-found error."""
-        if voice not in self.voices:
+    def _find_voice(self, voice: str, designer: str) -> VoiceRecord:
+        """Return a voice of this customization model or raise the documented not-found error."""
+        record = self.voices.get(voice)
+        if record is None or record.designer != designer:
             raise _HttpError(400, "BadRequest.VoiceNotFound", f"Voice '{voice}' not found.")
-        return self.voices[voice]
+        return record
 
-    def _list_voices(self, input_: Mapping[str, Any]) -> dict[str, Any]:
-        """Return one page of voices, newest first (B.3)."""
+    def _list_voices(self, input_: Mapping[str, Any], designer: str) -> dict[str, Any]:
+        """Return one page of this customization model's voices, newest first (B.3)."""
         page_index = _int_param(input_, "page_index", 0)
         page_size = _int_param(input_, "page_size", 10)
+        own = [voice for voice in self.voices.values() if voice.designer == designer]
         # gmt_create has one-second resolution: ties are broken by insertion order.
         newest_first = [
             voice
             for _, voice in sorted(
-                enumerate(self.voices.values()),
-                key=lambda pair: (pair[1].gmt_create, pair[0]),
-                reverse=True,
+                enumerate(own), key=lambda pair: (pair[1].gmt_create, pair[0]), reverse=True
             )
         ]
         page = newest_first[page_index * page_size : (page_index + 1) * page_size]
@@ -1702,7 +1756,72 @@ class DashScopeEmulator:
             "voice_list": [voice.as_json() for voice in page],
             "page_index": page_index,
             "page_size": page_size,
-            "total_count": len(self.voices),
+            "total_count": len(own),
+        }
+
+    def _check_quota(self) -> None:
+        """Refuse a 1001st custom voice; cloned and designed voices share the quota (B.8, G)."""
+        if len(self.voices) >= _VOICE_QUOTA:
+            raise _HttpError(
+                400,
+                "Throttling.AllocationQuota",
+                "Maximum voice storage limit exceeded, please delete existing voices.",
+            )
+
+    def _store_voice(self, kind: str, preferred_name: str, **fields: Any) -> VoiceRecord:
+        """Name a new voice ``qwen-tts-{vc|vd}-{name}-voice-{stamp}-{hex}`` (B.2) and keep it."""
+        now = _beijing_now()
+        stamp = now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
+        voice = f"qwen-tts-{kind}-{preferred_name}-voice-{stamp}-{secrets.token_hex(2)}"
+        gmt = now.strftime("%Y-%m-%d %H:%M:%S")
+        self.voices[voice] = record = VoiceRecord(
+            voice=voice, preferred_name=preferred_name, gmt_create=gmt, gmt_modified=gmt, **fields
+        )
+        return record
+
+    async def _design_voice(self, input_: Mapping[str, Any], parameters: object) -> dict[str, Any]:
+        """Validate a design request, store the voice and render its preview (B.9)."""
+        target_model = _str_param(input_, "target_model")
+        if target_model not in DESIGN_TARGET_MODELS:
+            raise _bad_request(_invalid_value(target_model, _quote_list(DESIGN_TARGET_MODELS)))
+        voice_prompt = _str_param(input_, "voice_prompt", max_length=DESIGN_MAX_PROMPT)
+        preview_text = _str_param(input_, "preview_text", max_length=DESIGN_MAX_PREVIEW_TEXT)
+        preferred_name = _preferred_name(input_)
+        language = input_.get("language", "zh")  # the documented default
+        if language not in _DESIGN_LANGUAGES:
+            raise _bad_request(_invalid_value(language, _quote_list(_DESIGN_LANGUAGES)))
+        if parameters is None:
+            parameters = {}
+        if not isinstance(parameters, dict):
+            raise _bad_request(_invalid_value(parameters, "an object for parameters"))
+        rate = _choice_param(parameters, "sample_rate", 24000, _QWEN3_RATES)
+        response_format = _choice_param(parameters, "response_format", "wav", _QWEN3_FORMATS)
+        self._check_quota()
+        pcm = tone_pcm(_sample_count(preview_text, self.options.ms_per_char, rate), rate, 0)
+        match response_format:
+            case "pcm":
+                audio = pcm
+            case "wav":
+                audio = wav_header(len(pcm), rate) + pcm
+            case _:
+                audio = await encode_audio(pcm, rate, response_format, 128)
+        record = self._store_voice(
+            "vd",
+            preferred_name,
+            target_model=target_model,
+            language=language,
+            designer=DESIGN_MODEL,
+            voice_prompt=voice_prompt,
+            preview_text=preview_text,
+        )
+        return {
+            "voice": record.voice,
+            "target_model": target_model,
+            "preview_audio": {
+                "data": base64.b64encode(audio).decode(),
+                "sample_rate": rate,
+                "response_format": response_format,
+            },
         }
 
     async def _create_voice(self, input_: Mapping[str, Any]) -> dict[str, Any]:
@@ -1710,11 +1829,7 @@ class DashScopeEmulator:
         target_model = _str_param(input_, "target_model")
         if target_model not in ENROLLMENT_TARGET_MODELS:
             raise _bad_request(_invalid_value(target_model, _quote_list(ENROLLMENT_TARGET_MODELS)))
-        preferred_name = _str_param(input_, "preferred_name")
-        if not _PREFERRED_NAME.fullmatch(preferred_name):
-            raise _bad_request(
-                _invalid_value(preferred_name, "1-16 ASCII letters, digits or underscores")
-            )
+        preferred_name = _preferred_name(input_)
         language = input_.get("language")
         if language is not None and language not in _ENROLLMENT_LANGUAGES:
             raise _bad_request(_invalid_value(language, _quote_list(_ENROLLMENT_LANGUAGES)))
@@ -1724,29 +1839,15 @@ class DashScopeEmulator:
         data = audio.get("data") if isinstance(audio, dict) else None
         if not isinstance(data, str) or not data:
             raise _bad_request("Missing required parameter: 'input.audio.data'.")
-        if len(self.voices) >= _VOICE_QUOTA:
-            raise _HttpError(
-                400,
-                "Throttling.AllocationQuota",
-                "Maximum voice storage limit exceeded, please delete existing voices.",
-            )
+        self._check_quota()
         probe = _probe_wav(payload := await self._load_audio(data))
         if probe is None:
             probe = await _probe_with_ffmpeg(payload)
         _check_enrollment_audio(probe, self.options)
-        now = _beijing_now()
-        stamp = now.strftime("%Y%m%d%H%M%S") + f"{now.microsecond // 1000:03d}"
-        voice = f"qwen-tts-vc-{preferred_name}-voice-{stamp}-{secrets.token_hex(2)}"
-        gmt = now.strftime("%Y-%m-%d %H:%M:%S")
-        self.voices[voice] = VoiceRecord(
-            voice=voice,
-            target_model=target_model,
-            preferred_name=preferred_name,
-            language=language,
-            gmt_create=gmt,
-            gmt_modified=gmt,
+        record = self._store_voice(
+            "vc", preferred_name, target_model=target_model, language=language
         )
-        return {"voice": voice, "target_model": target_model}
+        return {"voice": record.voice, "target_model": target_model}
 
     async def _load_audio(self, data: str) -> bytes:
         """Decode a data URI or download a URL; enforce the 10 MB limit."""

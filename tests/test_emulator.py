@@ -566,7 +566,6 @@ async def test_session_update_rejections(
         (FLASH, {"voice": "Radio Gol", "response_format": "opus", "bit_rate": 510}),
         (FLASH, {"voice": "Cherry", "instructions": "", "optimize_instructions": False}),
         ("qwen3-tts-instruct-flash-realtime", {"voice": "Cherry", "instructions": "Calm."}),
-        ("qwen3-tts-vd-realtime-2025-12-16", {"voice": "qwen-tts-vd-announcer-voice-1-ab12"}),
         ("qwen-tts-realtime-latest", {"voice": "Chelsie", "enable_tn": False}),
         ("qwen3-tts-flash-realtime-2025-09-18", {"voice": "Sunny", "sample_rate": 8000}),
     ],
@@ -1249,6 +1248,179 @@ async def test_enroll_from_url(
     assert emulator.http_requests[0]["input"]["audio"]["data"] == f"{audio_host}/voice.wav"
     status, body = await enroll(http, emulator, create_input(f"{audio_host}/missing.wav"))
     assert (status, body["code"]) == (400, "InvalidParameter")
+
+
+# --------------------------------------------------------------------------------------------
+# Voice design (qwen-voice-design)
+# --------------------------------------------------------------------------------------------
+
+VD_MODEL = "qwen3-tts-vd-realtime-2026-01-15"
+PREVIEW_TEXT = "各位听众，晚上好。"
+
+
+def design_input(**extra: Any) -> dict[str, Any]:
+    """Return the ``input`` of a design create request for VD_MODEL."""
+    return {
+        "action": "create",
+        "target_model": VD_MODEL,
+        "voice_prompt": "A calm middle-aged announcer with a deep, warm voice.",
+        "preview_text": PREVIEW_TEXT,
+        "preferred_name": "announcer",
+        **extra,
+    }
+
+
+async def design(
+    http: aiohttp.ClientSession,
+    emulator: DashScopeEmulator,
+    input_: dict[str, Any],
+    parameters: Any = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST one ``qwen-voice-design`` request and return status and JSON body."""
+    body: dict[str, Any] = {"model": "qwen-voice-design", "input": input_}
+    if parameters is not None:
+        body["parameters"] = parameters
+    async with http.post(emulator.customization_url, json=body, headers=AUTH) as response:
+        return response.status, await response.json()
+
+
+async def test_design_create_list_query_delete(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """B.9: a designed voice with a WAV preview of its preview text; its own list and delete."""
+    status, created = await design(http, emulator, design_input(language="zh"))
+
+    assert status == 200, created
+    output = created["output"]
+    voice = output["voice"]
+    assert re.fullmatch(r"qwen-tts-vd-announcer-voice-\d{17}-[0-9a-f]{4}", voice)
+    assert output["target_model"] == VD_MODEL
+    assert created["usage"] == {"count": 1}
+    preview = output["preview_audio"]
+    assert (preview["sample_rate"], preview["response_format"]) == (24000, "wav")
+    with wave.open(io.BytesIO(base64.b64decode(preview["data"]))) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24000, 1, 2)
+        seconds = wav.getnframes() / wav.getframerate()
+    assert seconds == pytest.approx(synth_audio_seconds(PREVIEW_TEXT, 80))
+
+    status, listed = await design(http, emulator, {"action": "list"})
+    assert status == 200
+    [entry] = listed["output"]["voice_list"]
+    assert entry["voice"] == voice
+    assert entry["preview_text"] == PREVIEW_TEXT
+    assert entry["voice_prompt"].startswith("A calm")
+    assert (entry["target_model"], entry["language"]) == (VD_MODEL, "zh")
+    status, queried = await design(http, emulator, {"action": "query", "voice": voice})
+    assert (status, queried["output"]) == (200, entry)
+    # Each customization model answers for its own voices only.
+    _, cloned = await enroll(http, emulator, {"action": "list"})
+    assert cloned["output"]["voice_list"] == []
+    status, wrong = await enroll(http, emulator, {"action": "delete", "voice": voice})
+    assert (status, wrong["code"]) == (400, "BadRequest.VoiceNotFound")
+
+    status, deleted = await design(http, emulator, {"action": "delete", "voice": voice})
+    assert status == 200
+    assert "output" not in deleted
+    assert emulator.voices == {}
+
+
+@pytest.mark.parametrize(
+    ("response_format", "sample_rate"), [("pcm", 16000), ("mp3", 48000), ("opus", 24000)]
+)
+async def test_design_preview_formats(
+    emulator: DashScopeEmulator,
+    http: aiohttp.ClientSession,
+    response_format: str,
+    sample_rate: int,
+) -> None:
+    """``parameters`` choose the preview's format and rate; it decodes to the text's length."""
+    status, created = await design(
+        http,
+        emulator,
+        design_input(),
+        {"response_format": response_format, "sample_rate": sample_rate},
+    )
+    assert status == 200, created
+    audio = base64.b64decode(created["output"]["preview_audio"]["data"])
+    if response_format == "pcm":
+        samples = len(audio) // 2
+    else:
+        samples = await decode_with_ffmpeg(audio, sample_rate)
+    expected = synth_audio_seconds(PREVIEW_TEXT, 80)
+    assert samples / sample_rate == pytest.approx(expected, abs=0.15)
+
+
+@pytest.mark.parametrize(
+    ("input_", "parameters"),
+    [
+        (design_input(target_model=VC_MODEL), None),
+        (design_input(target_model=FLASH), None),
+        (design_input(voice_prompt=""), None),
+        (design_input(voice_prompt="x" * 2049), None),
+        (design_input(preview_text=None), None),
+        (design_input(preview_text="好" * 1025), None),
+        (design_input(preferred_name="bad-name"), None),
+        (design_input(preferred_name="a" * 17), None),
+        (design_input(language="id"), None),
+        (design_input(), {"sample_rate": 22050}),
+        (design_input(), {"sample_rate": 24000.0}),
+        (design_input(), {"response_format": "flac"}),
+        (design_input(), ["wav"]),
+    ],
+)
+async def test_design_errors(
+    emulator: DashScopeEmulator,
+    http: aiohttp.ClientSession,
+    input_: dict[str, Any],
+    parameters: Any,
+) -> None:
+    """Bad design requests are 400 InvalidParameter (B.6) and store nothing."""
+    status, body = await design(http, emulator, input_, parameters)
+    assert (status, body["code"]) == (400, "InvalidParameter")
+    assert body["message"]
+    assert emulator.voices == {}
+
+
+async def test_design_limits_are_inclusive(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """A 2048-character description and a 1024-character preview text are accepted."""
+    status, body = await design(
+        http, emulator, design_input(voice_prompt="x" * 2048, preview_text="好" * 1024)
+    )
+    assert status == 200, body
+
+
+async def test_design_shares_the_voice_quota(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """Cloned and designed voices count against the same 1000 voices (B.8)."""
+    for number in range(1000):
+        voice = f"qwen-tts-vc-v{number}-voice-1"
+        emulator.voices[voice] = VoiceRecord(voice=voice, target_model=VC_MODEL, preferred_name="v")
+    status, body = await design(http, emulator, design_input())
+    assert (status, body["code"]) == (400, "Throttling.AllocationQuota")
+
+
+async def test_designed_voice_only_on_its_target_model(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """A VD model speaks a designed voice made for it, not another model's nor a made-up id."""
+    _, created = await design(http, emulator, design_input())
+    voice = created["output"]["voice"]
+    async with connect(http, emulator, VD_MODEL) as conn:
+        assert (await conn.configure(voice=voice))["type"] == "session.updated"
+        await conn.send("input_text_buffer.append", text=PREVIEW_TEXT)
+        await conn.send("session.finish")
+        assert audio_of(await conn.rest())
+    for model, other in (
+        ("qwen3-tts-vd-realtime-2025-12-16", voice),
+        (VD_MODEL, "qwen-tts-vd-madeup-voice-20260101000000000-ab12"),
+    ):
+        async with connect(http, emulator, model) as conn:
+            error = await conn.configure(voice=other)
+        assert error["type"] == "error"
+        assert error["error"]["param"] == "session.voice"
 
 
 # --------------------------------------------------------------------------------------------
