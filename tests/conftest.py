@@ -13,6 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.qwen_tts_realtime.api import Endpoint, QwenTtsClient
 from custom_components.qwen_tts_realtime.const import (
     CONF_BASE_URL,
     CONF_REGION,
@@ -51,6 +52,12 @@ async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
     """A one-connection pool for client tests: a leaked socket would block the next request."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
         yield session
+
+
+@pytest.fixture
+def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
+    """Return a client on the emulator."""
+    return QwenTtsClient(http, API_KEY, Endpoint.from_base_url(emulator.base_url))
 
 
 @pytest.fixture

@@ -331,8 +331,15 @@ async def test_full_ui_flow_on_custom_endpoint(
     assert entry.state is ConfigEntryState.LOADED
     [profile] = entry.subentries.values()
     assert dict(profile.data) == DEFAULT_PROFILE
-    # The flow's key check and the set-up each made one free call; nothing was synthesized.
-    assert [request["input"]["action"] for request in emulator.http_requests] == ["list", "list"]
+    # The flow's key check made one free call, the set-up listed cloned and designed voices;
+    # nothing was synthesized.
+    assert [
+        (request["model"], request["input"]["action"]) for request in emulator.http_requests
+    ] == [
+        ("qwen-voice-enrollment", "list"),
+        ("qwen-voice-enrollment", "list"),
+        ("qwen-voice-design", "list"),
+    ]
     assert emulator.sessions == []
 
     # The profile is a TTS entity that speaks right away.
@@ -512,8 +519,9 @@ async def test_reconfigure_moves_to_another_endpoint(
         }
         assert init_integration.unique_id == account_unique_id(init_integration.data)
         assert init_integration.state is ConfigEntryState.LOADED
-        # The rejected check, the accepted one, then the set-up: the entry uses the new endpoint.
-        assert [request["input"]["action"] for request in moved.http_requests] == ["list"] * 3
+        # The rejected check, the accepted one, then the set-up's two lists (cloned and
+        # designed voices): the entry uses the new endpoint.
+        assert [request["input"]["action"] for request in moved.http_requests] == ["list"] * 4
         assert await hass.config_entries.async_unload(init_integration.entry_id)
 
 

@@ -40,8 +40,11 @@ async def test_setup_lists_cloned_voices_and_unloads(
     assert [(voice.voice_id, voice.target_model, voice.language) for voice in voices] == [
         (CLONED_VOICE, "qwen3-tts-vc-realtime-2026-01-15", "zh")
     ]
-    # The only call set-up makes is the free voice list: nothing is synthesized.
-    assert [request["input"]["action"] for request in emulator.http_requests] == ["list"]
+    # The only calls set-up makes are the free voice lists: nothing is synthesized.
+    assert [(request["model"], request["input"]) for request in emulator.http_requests] == [
+        (model, {"action": "list", "page_index": 0, "page_size": 100})
+        for model in ("qwen-voice-enrollment", "qwen-voice-design")
+    ]
     assert emulator.sessions == []
 
     assert await hass.config_entries.async_unload(mock_config_entry.entry_id)

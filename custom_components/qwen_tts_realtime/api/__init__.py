@@ -1,4 +1,4 @@
-"""Async client for Alibaba Cloud DashScope Qwen-TTS-Realtime and voice enrollment.
+"""Async client for Alibaba Cloud DashScope Qwen-TTS-Realtime, voice cloning and voice design.
 
 Pure asyncio + aiohttp; it knows nothing of Home Assistant and could ship as a library.
 """
@@ -9,6 +9,7 @@ from .catalog import (
     CLONING_MODELS,
     DEFAULT_MODEL,
     DEFAULT_VOICE,
+    DESIGN_MODELS,
     LANGUAGE_TYPES,
     MODELS,
     ModelInfo,
@@ -20,6 +21,7 @@ from .catalog import (
     models_for_region,
 )
 from .client import QwenTtsClient
+from .design import MAX_PREVIEW_TEXT, MAX_VOICE_PROMPT, DesignedVoice, VoicePreview
 from .endpoints import Endpoint, Region
 from .enrollment import EnrolledVoice, audio_data_uri
 from .errors import (
@@ -46,8 +48,12 @@ __all__ = [
     "CLONING_MODELS",
     "DEFAULT_MODEL",
     "DEFAULT_VOICE",
+    "DESIGN_MODELS",
     "LANGUAGE_TYPES",
+    "MAX_PREVIEW_TEXT",
+    "MAX_VOICE_PROMPT",
     "MODELS",
+    "DesignedVoice",
     "Endpoint",
     "EnrolledVoice",
     "ModelInfo",
@@ -72,6 +78,7 @@ __all__ = [
     "SystemVoice",
     "Timeouts",
     "VoiceKind",
+    "VoicePreview",
     "audio_data_uri",
     "custom_voice_name",
     "get_model",

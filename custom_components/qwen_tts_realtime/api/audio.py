@@ -1,6 +1,8 @@
 """WAV framing for the raw PCM the service streams (16-bit little-endian mono)."""
 
+import io
 import struct
+import wave
 
 SAMPLE_WIDTH = 2
 CHANNELS = 1
@@ -42,3 +44,24 @@ def pcm_to_wav(
 ) -> bytes:
     """Wrap complete PCM audio in a WAV file with exact sizes."""
     return wav_header(sample_rate, len(pcm), channels=channels, sample_width=sample_width) + pcm
+
+
+def as_wav_file(audio: bytes, sample_rate: int) -> tuple[bytes, int, float]:
+    """Return ``audio`` as a WAV file with exact sizes, its sample rate and duration.
+
+    A WAV whose header claims a streaming (unknown) size gets its sizes fixed, so
+    players and taggers read its duration right; anything else is taken as raw
+    16-bit mono PCM at ``sample_rate`` and wrapped. Raises ``wave.Error`` or
+    ``EOFError`` for a WAV that is not 16-bit PCM.
+    """
+    if audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
+        pcm = audio[: len(audio) - len(audio) % SAMPLE_WIDTH]
+        return pcm_to_wav(pcm, sample_rate), sample_rate, len(pcm) / SAMPLE_WIDTH / sample_rate
+    with wave.open(io.BytesIO(audio)) as reader:
+        channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
+        # A streaming size reads as a huge frame count: the frames present are returned.
+        pcm = reader.readframes(reader.getnframes())
+    if width != SAMPLE_WIDTH:
+        raise wave.Error(f"{width * 8}-bit samples")
+    seconds = len(pcm) / (channels * width * rate)
+    return pcm_to_wav(pcm, rate, channels=channels, sample_width=width), rate, seconds

@@ -216,6 +216,8 @@ DEFAULT_MODEL = "qwen3-tts-flash-realtime"
 DEFAULT_VOICE = "Cherry"
 # Newest first: the first one is the default target of a new cloned voice.
 CLONING_MODELS = tuple(m for m, info in MODELS.items() if info.voice_kind is VoiceKind.CLONED)
+# Likewise for designed voices.
+DESIGN_MODELS = tuple(m for m, info in MODELS.items() if info.voice_kind is VoiceKind.DESIGNED)
 
 # Prefixes of custom voice ids (protocol.md B.2): cloned and designed voices.
 CLONED_VOICE_PREFIX = "qwen-tts-vc-"

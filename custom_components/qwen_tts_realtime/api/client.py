@@ -1,14 +1,23 @@
-"""The client: one API key on one endpoint, for synthesis and voice enrollment."""
+"""The client: one API key on one endpoint, for synthesis, voice cloning and voice design."""
 
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable
 
 import aiohttp
 
-from .catalog import get_model
+from .catalog import DESIGNED_VOICE_PREFIX, VoiceKind, get_model
+from .design import (
+    DESIGN_MODEL,
+    PREVIEW_FORMAT,
+    PREVIEW_SAMPLE_RATE,
+    DesignedVoice,
+    parse_preview,
+    validate_design,
+)
 from .endpoints import Endpoint
 from .enrollment import (
     _MAX_PAGES,
+    ENROLLMENT_MODEL,
     LIST_PAGE_SIZE,
     EnrolledVoice,
     parse_voice,
@@ -22,8 +31,10 @@ from .retry import RetryPolicy, synthesize_with_retry
 from .session_config import SessionConfig
 
 LIST_TIMEOUT = 15.0
-# Uploading a 10 MB recording and analysing it takes a while.
+# Uploading a 10 MB recording and analysing it takes a while (designing one, too).
 CREATE_TIMEOUT = 120.0
+# The customization model that owns each kind of custom voice.
+_CUSTOMIZATION_MODELS = {VoiceKind.CLONED: ENROLLMENT_MODEL, VoiceKind.DESIGNED: DESIGN_MODEL}
 
 
 class QwenTtsClient:
@@ -102,7 +113,20 @@ class QwenTtsClient:
         )
 
     async def list_voices(self) -> list[EnrolledVoice]:
-        """Return every cloned voice of the account, newest first (paging handled here)."""
+        """Return every cloned and designed voice of the account, newest first.
+
+        Each customization model lists its own voices; a voice both lists name is
+        returned once.
+        """
+        voices: dict[str, EnrolledVoice] = {}
+        for kind in _CUSTOMIZATION_MODELS:
+            for voice in await self._list_kind(kind):
+                voices.setdefault(voice.voice_id, voice)
+        # gmt_create text sorts in time order; a voice without one goes last.
+        return sorted(voices.values(), key=lambda voice: voice.created or "", reverse=True)
+
+    async def _list_kind(self, kind: VoiceKind) -> list[EnrolledVoice]:
+        """Return the voices one customization model lists (paging handled here)."""
         voices: list[EnrolledVoice] = []
         for page_index in range(_MAX_PAGES):
             body = await post_action(
@@ -111,10 +135,11 @@ class QwenTtsClient:
                 self._api_key,
                 {"action": "list", "page_index": page_index, "page_size": LIST_PAGE_SIZE},
                 LIST_TIMEOUT,
+                model=_CUSTOMIZATION_MODELS[kind],
             )
             output = body.get("output") or {}
             records = output.get("voice_list") or []
-            voices.extend(parse_voice(record) for record in records)
+            voices.extend(parse_voice(record, kind) for record in records)
             total = output.get("total_count")
             if len(records) < LIST_PAGE_SIZE or (isinstance(total, int) and len(voices) >= total):
                 break
@@ -142,17 +167,72 @@ class QwenTtsClient:
         if language:
             fields["language"] = language
         body = await post_action(self._http, self.endpoint, self._api_key, fields, CREATE_TIMEOUT)
-        output = body.get("output")
-        if not isinstance(output, dict):
-            raise QwenTtsProtocolError("Create answer without output")
-        return parse_voice({"target_model": target_model, **output})
+        return parse_voice(_create_output(body, target_model), VoiceKind.CLONED)
 
-    async def delete_voice(self, voice_id: str) -> None:
-        """Delete a cloned voice; raises ``QwenTtsVoiceNotFoundError`` for an unknown one."""
+    async def design_voice(
+        self,
+        *,
+        target_model: str,
+        voice_prompt: str,
+        preview_text: str,
+        preferred_name: str,
+        language: str | None = None,
+    ) -> DesignedVoice:
+        """Design a voice for ``target_model`` from a description; the service speaks a preview.
+
+        Every documented limit is checked before anything is sent.
+        """
+        validate_design(
+            target_model=target_model,
+            voice_prompt=voice_prompt,
+            preview_text=preview_text,
+            preferred_name=preferred_name,
+            language=language,
+        )
+        fields: dict[str, object] = {
+            "action": "create",
+            "target_model": target_model,
+            "voice_prompt": voice_prompt,
+            "preview_text": preview_text,
+            "preferred_name": preferred_name,
+        }
+        if language:
+            fields["language"] = language
+        body = await post_action(
+            self._http,
+            self.endpoint,
+            self._api_key,
+            fields,
+            CREATE_TIMEOUT,
+            model=DESIGN_MODEL,
+            parameters={"sample_rate": PREVIEW_SAMPLE_RATE, "response_format": PREVIEW_FORMAT},
+        )
+        output = _create_output(body, target_model)
+        return DesignedVoice(
+            voice=parse_voice(output, VoiceKind.DESIGNED), preview=parse_preview(output)
+        )
+
+    async def delete_voice(self, voice_id: str, kind: VoiceKind | None = None) -> None:
+        """Delete a cloned or designed voice; ``QwenTtsVoiceNotFoundError`` if there is none.
+
+        Without ``kind``, the id's documented prefix (B.2) tells which it is.
+        """
+        if kind is None:
+            designed = voice_id.startswith(DESIGNED_VOICE_PREFIX)
+            kind = VoiceKind.DESIGNED if designed else VoiceKind.CLONED
         await post_action(
             self._http,
             self.endpoint,
             self._api_key,
             {"action": "delete", "voice": voice_id},
             LIST_TIMEOUT,
+            model=_CUSTOMIZATION_MODELS[kind],
         )
+
+
+def _create_output(body: dict[str, object], target_model: str) -> dict[str, object]:
+    """Return a create answer's ``output`` with the target model filled in if it was left out."""
+    output = body.get("output")
+    if not isinstance(output, dict):
+        raise QwenTtsProtocolError("Create answer without output")
+    return {"target_model": target_model, **output}

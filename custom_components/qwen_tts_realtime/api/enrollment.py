@@ -1,4 +1,9 @@
-"""Voice enrollment (cloning) over the DashScope customization HTTP API (protocol.md B)."""
+"""Custom voices over the DashScope customization HTTP API (protocol.md B).
+
+The request envelope, the errors and the voice records are shared by voice
+enrollment (cloning, ``qwen-voice-enrollment``) and voice design
+(``qwen-voice-design``, see ``design.py``); only the ``model`` differs.
+"""
 
 import base64
 import re
@@ -30,7 +35,7 @@ _MAX_PAGES = 1000 // LIST_PAGE_SIZE + 1
 
 @dataclass(frozen=True, slots=True)
 class EnrolledVoice:
-    """A cloned voice of the account.
+    """A custom voice of the account: cloned or designed (``kind``).
 
     ``created`` is the server's ``gmt_create`` text (``YYYY-MM-DD HH:MM:SS``; the
     service does not state its time zone).
@@ -40,6 +45,7 @@ class EnrolledVoice:
     target_model: str
     created: str | None = None
     language: str | None = None
+    kind: VoiceKind = VoiceKind.CLONED
 
     @property
     def label(self) -> str:
@@ -53,25 +59,34 @@ def audio_data_uri(data: bytes, mime_type: str) -> str:
     return f"data:{mime_type};base64,{base64.b64encode(data).decode()}"
 
 
-def validate_create(
-    target_model: str, preferred_name: str, audio: str, language: str | None
+def validate_voice_request(
+    kind: VoiceKind, target_model: str, preferred_name: str, language: str | None
 ) -> None:
-    """Refuse a create request the service would reject, before uploading anything."""
+    """Refuse what both create actions check: the name, a target of ``kind``, the language."""
     if not PREFERRED_NAME.fullmatch(preferred_name):
         raise QwenTtsValidationError(
             "invalid_preferred_name",
             "preferred_name may hold only letters, digits and _ (at most 16)",
             value=preferred_name,
         )
+    # A model newer than the catalogue is left to the service to judge.
     model = get_model(target_model)
-    if model is not None and model.voice_kind is not VoiceKind.CLONED:
+    if model is not None and model.voice_kind is not kind:
+        reason = "not_a_cloning_model" if kind is VoiceKind.CLONED else "not_a_design_model"
         raise QwenTtsValidationError(
-            "not_a_cloning_model", f"{target_model} cannot use cloned voices", model=target_model
+            reason, f"{target_model} cannot use {kind} voices", model=target_model
         )
     if language is not None and language not in ENROLLMENT_LANGUAGES:
         raise QwenTtsValidationError(
             "unsupported_language", f"Unsupported language {language}", value=language
         )
+
+
+def validate_create(
+    target_model: str, preferred_name: str, audio: str, language: str | None
+) -> None:
+    """Refuse a create request the service would reject, before uploading anything."""
+    validate_voice_request(VoiceKind.CLONED, target_model, preferred_name, language)
     if audio.startswith("data:"):
         mime_type = audio[5:].split(";", 1)[0]
         if mime_type not in AUDIO_MIME_TYPES:
@@ -88,31 +103,46 @@ def validate_create(
         )
 
 
-def parse_voice(record: dict[str, Any]) -> EnrolledVoice:
-    """Read one ``voice_list`` entry (or a create ``output``)."""
+def parse_voice(record: dict[str, Any], kind: VoiceKind) -> EnrolledVoice:
+    """Read one ``voice_list`` entry (or a create ``output``) of a ``kind`` action.
+
+    A target model the catalogue knows decides the kind, so a list that mixes
+    cloned and designed voices is still read right.
+    """
     voice_id = record.get("voice")
     if not isinstance(voice_id, str):
         raise QwenTtsProtocolError("Voice record without a voice id")
+    target_model = str(record.get("target_model") or "")
+    model = get_model(target_model)
+    if model is not None and model.voice_kind is not VoiceKind.SYSTEM:
+        kind = model.voice_kind
     return EnrolledVoice(
         voice_id=voice_id,
-        target_model=str(record.get("target_model") or ""),
+        target_model=target_model,
         created=record.get("gmt_create"),
         language=record.get("language"),
+        kind=kind,
     )
 
 
-async def post_action(
+async def post_action(  # noqa: PLR0913 - the request's parts, all needed
     http: aiohttp.ClientSession,
     endpoint: Endpoint,
     api_key: str,
     input_fields: dict[str, Any],
     time_limit: float,
+    *,
+    model: str = ENROLLMENT_MODEL,
+    parameters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Send one enrollment action and return the decoded answer, or raise our error."""
+    """Send one customization action and return the decoded answer, or raise our error."""
+    request: dict[str, Any] = {"model": model, "input": input_fields}
+    if parameters:
+        request["parameters"] = parameters
     try:
         async with http.post(
             endpoint.customization_url,
-            json={"model": ENROLLMENT_MODEL, "input": input_fields},
+            json=request,
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=aiohttp.ClientTimeout(total=time_limit),
         ) as response:
@@ -122,9 +152,9 @@ async def post_action(
                 body = None
             status = response.status
     except TimeoutError as err:
-        raise QwenTtsTimeoutError("The voice enrollment service did not answer in time") from err
+        raise QwenTtsTimeoutError(f"The {model} service did not answer in time") from err
     except (aiohttp.ClientError, OSError) as err:
-        raise QwenTtsConnectionError(f"Cannot reach the voice enrollment service: {err}") from err
+        raise QwenTtsConnectionError(f"Cannot reach the {model} service: {err}") from err
     code = body.get("code") if isinstance(body, dict) else None
     if status == HTTPStatus.OK and isinstance(body, dict) and not code:
         return body
