@@ -26,6 +26,7 @@ import math
 import os
 import re
 import secrets
+import ssl
 import string
 import struct
 import sys
@@ -226,7 +227,7 @@ class EmulatorOptions:
     api_keys: frozenset[str] = frozenset({"sk-emulator"})
     strict: bool = True
     handshake_delay: float = 0.0
-    first_audio_delay: float = 0.0
+    first_audio_delay: float = 0.0  # from a commit to its first audio delta, rendering included
     chunk_interval: float = 0.0
     chunk_ms: int = 100
     ms_per_char: int = 80
@@ -1265,6 +1266,8 @@ class _RealtimeSession:
         cancel: asyncio.Event,
     ) -> str:
         """Send the audio deltas; return the response status."""
+        # first_audio_delay is the service's whole first-packet latency: rendering is part of it.
+        rendering_started = asyncio.get_running_loop().time()
         try:
             chunks = await self._render(segment, config)
         except _FfmpegError as err:
@@ -1283,7 +1286,8 @@ class _RealtimeSession:
                 }
             )
             return "failed"
-        if await self._pause(self._options.first_audio_delay, cancel):
+        rendered_in = asyncio.get_running_loop().time() - rendering_started
+        if await self._pause(self._options.first_audio_delay - rendered_in, cancel):
             return "cancelled"
         for index, chunk in enumerate(chunks):
             if index and await self._pause(self._options.chunk_interval, cancel):
@@ -1482,8 +1486,13 @@ class DashScopeEmulator:
         """Return the voice enrollment endpoint."""
         return self.base_url + CUSTOMIZATION_PATH
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on host:port (0 = any free port) and return the base URL."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> str:
+        """Listen on host:port (0 = any free port) and return the base URL.
+
+        With ``ssl_context`` it serves TLS (``https``/``wss``), as the real service does.
+        """
         if self._runner is not None:
             return self.base_url
         self._closing = False
@@ -1494,7 +1503,7 @@ class DashScopeEmulator:
         app.router.add_post(CUSTOMIZATION_PATH, self._handle_customization)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:
@@ -1503,7 +1512,8 @@ class DashScopeEmulator:
         self._runner = runner
         bound_port = runner.addresses[0][1]
         shown_host = f"[{host}]" if ":" in host else host
-        self.base_url = f"http://{shown_host}:{bound_port}"
+        scheme = "http" if ssl_context is None else "https"
+        self.base_url = f"{scheme}://{shown_host}:{bound_port}"
         return self.base_url
 
     async def close(self) -> None:

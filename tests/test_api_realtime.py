@@ -29,6 +29,7 @@ from custom_components.qwen_tts_realtime.api import (
 from .api_helpers import drain, texts
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
+from .tls_helpers import make_local_tls
 
 FLASH = "qwen3-tts-flash-realtime"
 SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然后一起吃晚饭。"]
@@ -556,4 +557,23 @@ async def test_session_must_start_with_session_created(
     with pytest.raises(error):
         await _collect(client, SessionConfig(voice="Cherry"), ["你好"])
     assert client.recent_sessions[-1].error
+    _assert_clean()
+
+
+async def test_speaks_over_tls(socket_enabled: None) -> None:
+    """The real service is only reachable as wss: the client speaks TLS to a trusted host."""
+    tls = make_local_tls()
+    emulator = DashScopeEmulator()
+    await emulator.start(ssl_context=tls.server_context)
+    try:
+        assert emulator.base_url.startswith("https://")
+        connector = aiohttp.TCPConnector(ssl=tls.client_context)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(emulator.base_url))
+            pcm = await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
+        expected = synth_audio_seconds("".join(SENTENCES), emulator.options.ms_per_char)
+        assert len(pcm) / 2 / 24000 == pytest.approx(expected, abs=0.001)
+        assert emulator.sessions[0].finished
+    finally:
+        await emulator.close()
     _assert_clean()
