@@ -18,36 +18,20 @@ Not part of CI (it sleeps for real)::
 
 import argparse
 import asyncio
-import socket
 import statistics
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 
-from homeassistant import loader
 from homeassistant.components import tts
-from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_test_home_assistant,
-)
+from pytest_homeassistant_custom_component.common import async_test_home_assistant
 
-from custom_components.qwen_tts_realtime.const import (
-    CONF_BASE_URL,
-    CONF_REGION,
-    DEFAULT_PROFILE,
-    DOMAIN,
-    SUBENTRY_TTS,
-)
 from tests.dashscope_emulator import DashScopeEmulator, EmulatorOptions
 
-ENGINE = "tts.bench"
-API_KEY = "sk-emulator"
+from .ha import ENGINE, set_up_integration
+
 # The Assist pipeline switches to streaming TTS after this many characters.
 STREAM_RESPONSE_CHARS = 60
 ANSWER = (
@@ -120,38 +104,6 @@ async def _baseline(hass: HomeAssistant, text: str, pace: Pace, fmt: str) -> Tim
     return await _drain(stream, started)
 
 
-def _free_port() -> int:
-    """Return a free loopback TCP port for Home Assistant's HTTP server."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _set_up(hass: HomeAssistant, emulator: DashScopeEmulator) -> None:
-    """Set the integration up against the emulator with the default voice profile."""
-    hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)  # allow custom_components/
-    assert await async_setup_component(
-        hass, "http", {"http": {"server_host": "127.0.0.1", "server_port": _free_port()}}
-    )
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="DashScope",
-        data={CONF_REGION: "custom", CONF_BASE_URL: emulator.base_url, CONF_API_KEY: API_KEY},
-    )
-    entry.add_to_hass(hass)
-    hass.config_entries.async_add_subentry(
-        entry,
-        ConfigSubentry(
-            data=MappingProxyType(dict(DEFAULT_PROFILE)),
-            subentry_type=SUBENTRY_TTS,
-            title="Bench",
-            unique_id=None,
-        ),
-    )
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-
-
 async def _measure(
     runs: int,
     speak: Callable[[HomeAssistant, str, Pace, str], Awaitable[Timing]],
@@ -177,7 +129,7 @@ async def main(runs: int, fmt: str, pace: Pace) -> None:
             DashScopeEmulator(options) as emulator,
             async_test_home_assistant(config_dir=config_dir) as hass,
         ):
-            await _set_up(hass, emulator)
+            await set_up_integration(hass, emulator.base_url)
             streaming = await _measure(runs, _streaming, hass, pace, fmt)
             baseline = await _measure(runs, _baseline, hass, pace, fmt)
             await hass.async_stop(force=True)
