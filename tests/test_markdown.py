@@ -161,6 +161,66 @@ def test_long_text_is_never_truncated() -> None:
     assert _feed_all([text[i : i + 7] for i in range(0, len(text), 7)]) == spoken
 
 
+# An expressive LLM answer: directions to drop, look-alikes that are content.
+DIRECTED = (
+    "[laughs] Oh, that's a good one! (sighs) Fine, I'll do it [whispering]. "
+    "The results (see below) are in [1][2]. He said they [the council] agreed.\n"
+    "（笑）好吧，（叹气）我去。【注意】明天下雨（见下文）。［轻声］晚安 **\n"
+    "(clears throat) Next (laughs nervously), please."
+)
+DIRECTED_SPOKEN = (
+    "Oh, that's a good one! Fine, I'll do it. "
+    "The results (see below) are in. He said they [the council] agreed.\n"
+    "好吧，我去。【注意】明天下雨（见下文）。晚安\n"
+    "Next, please."
+)
+
+
+@pytest.mark.parametrize(
+    ("markdown", "spoken"),
+    [
+        ("[laughs] Hello", "Hello"),
+        ("[LAUGHS] [Whispers] hi", "hi"),
+        ("(sighs) Okay.", "Okay."),
+        ("[in a whisper] shh [short pause] now", "shh now"),
+        ("嗯（笑）。", "嗯。"),
+        ("（笑话）很好笑", "（笑话）很好笑"),
+        ("a (excited, even) b", "a (excited, even) b"),
+        ("f(x) = (a + b)", "f(x) = (a + b)"),
+        ("see note (1) and [12]", "see note (1) and"),
+        ("[2, 3] and [4-6], x", "and, x"),
+        ("[1]: not at a line start", "[1]: not at a line start"),
+        ("[laughs](https://x.y) is a link", "laughs is a link"),
+        ("(laughs" + " and more" * 10 + ")", "(laughs" + " and more" * 10 + ")"),
+        ("(unclosed sighs", "(unclosed sighs"),
+        ("**", ""),
+        ("__ and ~~", "and"),
+        ("2 * 3", "2 * 3"),
+        ("- [ ] 买菜", "[ ] 买菜"),
+    ],
+)
+def test_stage_directions(markdown: str, spoken: str) -> None:
+    """Directions for expressive TTS are not read aloud; brackets with content stay."""
+    assert strip_markdown(markdown) == spoken
+    assert _feed_all(list(markdown)) == spoken
+
+
+def test_stage_directions_at_every_split_point() -> None:
+    """A direction split across two chunks anywhere is still dropped, the content kept."""
+    assert strip_markdown(DIRECTED) == DIRECTED_SPOKEN
+    for split in range(len(DIRECTED) + 1):
+        assert _feed_all([DIRECTED[:split], DIRECTED[split:]]) == DIRECTED_SPOKEN, split
+
+
+def test_a_direction_holds_back_only_its_own_brackets() -> None:
+    """An open ``(`` waits for its end; text before it is not delayed."""
+    stripper = MarkdownStripper()
+    assert stripper.feed("好的 (si") == "好的"
+    assert stripper.feed("ghs) 走吧 (see") == " 走吧"
+    assert stripper.feed(" below)") == " (see below)"
+    assert stripper.flush() == ""
+
+
 async def test_stream_transform() -> None:
     """The async transform yields plain text per chunk, and the tail at the end."""
     parts = ["## 标", "题\n\n今天**很", "好**。See [docs](https://x", ".y)", "**"]

@@ -39,7 +39,12 @@ from custom_components.qwen_tts_realtime.const import (
     SUBENTRY_TTS,
 )
 from custom_components.qwen_tts_realtime.data import async_refresh_cloned_voices
-from custom_components.qwen_tts_realtime.tts import LANGUAGE_TAGS, QwenTtsEntity, voice_list
+from custom_components.qwen_tts_realtime.tts import (
+    LANGUAGE_TAGS,
+    SILENCE_SECONDS,
+    QwenTtsEntity,
+    voice_list,
+)
 
 from .conftest import PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator, VoiceRecord, synth_audio_seconds
@@ -809,23 +814,91 @@ async def test_failure_mid_stream_is_a_translated_error(
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
 
 
-async def test_nothing_to_say_is_an_empty_wav(
+@pytest.mark.parametrize(
+    ("message", "preferred_format", "codec"),
+    [
+        ("   \n\t ", None, "mp3"),
+        ("**", None, "mp3"),
+        ("```", "opus", "opus"),
+        ("---\n***", "wav", "pcm_s16le"),
+        ("[laughs] (sighs) **", "flac", "flac"),
+    ],
+)
+async def test_nothing_to_say_is_a_short_silence_without_a_session(
+    hass: HomeAssistant,
+    *,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+    message: str,
+    preferred_format: str | None,
+    codec: str,
+) -> None:
+    """Blank, Markdown-only or direction-only messages play as a valid near-empty file.
+
+    No session is opened (nothing is billed), and the player gets a file it can
+    open in the format it asked for, never an HTTP 500.
+    """
+    options = {tts.ATTR_PREFERRED_FORMAT: preferred_format} if preferred_format else None
+    status, body = await retrieve_media(hass, hass_client, await _speak(hass, message, options))
+
+    assert status is HTTPStatus.OK
+    audio = await decode_audio(body)
+    assert audio.codec == codec
+    assert SILENCE_SECONDS <= audio.seconds <= SILENCE_SECONDS + MP3_SLACK_PER_RESPONSE
+    assert emulator.sessions == []
+
+
+async def test_streamed_text_with_nothing_to_say_opens_no_session(
     hass: HomeAssistant, emulator: DashScopeEmulator, init_integration: MockConfigEntry
 ) -> None:
-    """A message that is only Markdown syntax gives a valid WAV without audio, not an error."""
+    """An LLM stream that is only syntax gives a silent WAV of the satellite's shape."""
     stream = tts.async_create_stream(
-        hass, CHERRY, "zh-CN", options={tts.ATTR_PREFERRED_FORMAT: "wav"}
+        hass,
+        CHERRY,
+        "zh-CN",
+        options={tts.ATTR_PREFERRED_FORMAT: "wav", tts.ATTR_PREFERRED_SAMPLE_RATE: 16000},
     )
-    stream.async_set_message("---")
+    stream.async_set_message_stream(_chunks("**", "  \n", "[whisp", "ering]", "```"))
     chunks: list[bytes] = []
     await _read_into(stream, chunks)
 
     wav = read_wav(b"".join(chunks))
-    assert (wav.sample_rate, wav.frames) == (24000, b"")
-    assert [event["type"] for event in emulator.sessions[0].received] == [
-        "session.update",
-        "session.finish",
-    ]
+    assert (wav.sample_rate, wav.channels, wav.sample_width) == (16000, 1, 2)
+    assert wav.seconds == pytest.approx(SILENCE_SECONDS)
+    assert wav.frames == bytes(len(wav.frames))
+    assert emulator.sessions == []
+
+
+async def test_one_shot_with_nothing_to_say(
+    hass: HomeAssistant, emulator: DashScopeEmulator, init_integration: MockConfigEntry
+) -> None:
+    """``async_get_tts_audio`` of a blank message is a silent WAV file, 8-bit silence unsigned."""
+    extension, data = await _entity(hass).async_get_tts_audio(
+        " ** ", "zh-CN", {tts.ATTR_PREFERRED_SAMPLE_BYTES: 1}
+    )
+
+    assert extension == "wav"
+    assert data is not None
+    wav = read_wav(data)
+    assert (wav.sample_width, wav.data_size_field) == (1, len(wav.frames))
+    assert wav.frames == b"\x80" * round(24000 * SILENCE_SECONDS)
+    assert emulator.sessions == []
+
+
+async def test_stage_directions_are_not_spoken(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """An expressive LLM answer reaches the service without its directions, content kept."""
+    message = "[laughs] 好的！（叹气）我这就去 **\n(see below) Done [whispering]."
+    status, _ = await retrieve_media(hass, hass_client, await _speak(hass, message))
+
+    assert status is HTTPStatus.OK
+    appended = [event["text"] for event in emulator.sessions[0].received if "text" in event]
+    assert "".join(appended) == "好的！我这就去\n(see below) Done."
 
 
 async def test_sample_rate_that_is_not_a_number(

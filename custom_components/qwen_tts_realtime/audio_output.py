@@ -55,6 +55,11 @@ class AudioPlan:
         """Return complete PCM as a WAV file with exact sizes."""
         return pcm_to_wav(pcm, self.rate, channels=self.channels, sample_width=self.sample_width)
 
+    def silent_wav(self, seconds: float) -> bytes:
+        """Return a WAV file of ``seconds`` of silence in this shape."""
+        silent_sample = b"\x80" if self.sample_width == 1 else bytes(self.sample_width)
+        return self.wav_file(silent_sample * (round(self.rate * seconds) * self.channels))
+
     def pcm_converter(self) -> PcmConverter | None:
         """Return the converter the service's PCM needs, or ``None`` if it fits as it is."""
         if self.extension != "wav" or (

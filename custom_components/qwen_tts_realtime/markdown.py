@@ -2,13 +2,17 @@
 
 LLM answers are Markdown, and they stream in chunks that split it anywhere
 (``"**bo"`` + ``"ld**"``). ``MarkdownStripper`` removes the syntax and keeps every
-word; it holds back only a tail whose meaning the next chunk decides.
+word; it holds back only a tail whose meaning the next chunk decides. Stage
+directions written for expressive TTS (``[laughs]``, ``(sighs)``) and a lone
+``**`` go too: the service would read them aloud.
 """
 
 import re
 import string
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator
+
+from .stage_directions import MAX_DIRECTION, is_stage_direction
 
 # Constructs are decided within this many characters; past it the stripper stops
 # waiting and keeps the text as it is (a stalled "[" must not hold back the answer).
@@ -22,6 +26,10 @@ _BULLETS = frozenset("-*+")
 _LINE_MARKERS = _RULE_LINE_CHARS | _BULLETS
 _URL_PREFIXES = ("https://", "http://", "www.")
 _MIN_STRIKE = 2
+# A run this long with blanks on both sides is an unpaired mark (a lone "**"), not text.
+_MIN_LONE_RUN = 2
+# Brackets that may hold a stage direction, and where they close. 【】 hold labels.
+_DIRECTION_BRACKETS = {"(": ")", "（": "）", "［": "］"}
 _MIN_RULE = 3
 _MIN_FENCE = 3
 _MAX_HEADING = 6
@@ -112,6 +120,8 @@ class MarkdownStripper:
         self._fence = ""
         self._code_ticks = 0
         self._table_row = False
+        # A stage direction was just dropped: a blank before the next punctuation goes too.
+        self._after_direction = False
 
     def feed(self, text: str) -> str:
         """Add a chunk and return the plain text it completes."""
@@ -184,6 +194,9 @@ class MarkdownStripper:
                 if self._started and self._space != "\n":
                     self._space = "\n" if char == "\n" else " "
                 continue
+            if self._after_direction and _is_punctuation(char):
+                self._space = ""
+            self._after_direction = False
             if self._space:
                 self._out.append(self._space)
                 self._space = ""
@@ -218,6 +231,8 @@ class MarkdownStripper:
                 return self._delimiter(i, char)
             case "[" | "!":
                 return self._link(i)
+            case "(" | "（" | "［":
+                return self._bracket(i, char)
             case "<":
                 return self._autolink(i)
             case "|" if self._table_row:
@@ -334,9 +349,29 @@ class MarkdownStripper:
     def _delimiter(self, i: int, char: str) -> int:
         """Drop an emphasis or strikethrough run; keep it when it is content."""
         end = self._run_end(i, char)
-        if not _is_emphasis(char, end - i, self._prev, self._peek(end)):
+        after = self._peek(end)
+        if not _is_emphasis(char, end - i, self._prev, after) and not (
+            end - i >= _MIN_LONE_RUN
+            and (not self._prev or self._prev.isspace())
+            and (not after or after.isspace())
+        ):
             self._emit(self._buf[i:end])
         return end
+
+    def _bracket(self, i: int, opening: str) -> int:
+        """Drop a parenthesised stage direction (``(sighs)``, ``（笑）``); keep other brackets."""
+        closing = _DIRECTION_BRACKETS[opening]
+        end = i + 1
+        while (char := self._peek(end)) != closing:
+            if char in (*_LINE_ENDS, opening) or end - i > MAX_DIRECTION:
+                self._emit(opening)
+                return i + 1
+            end += 1
+        if not is_stage_direction(self._buf[i + 1 : end], square=opening == "［"):
+            self._emit(opening)
+            return i + 1
+        self._after_direction = True
+        return end + 1
 
     def _link(self, i: int) -> int:
         """Replace ``[text](url)``, ``[text][ref]`` and ``![alt](src)`` by their text."""
@@ -348,8 +383,17 @@ class MarkdownStripper:
             start += 1
         close = self._closing(start, "[", "]")
         if close >= 0:
-            target = {"(": ")", "[": "]"}.get(self._peek(close + 1))
-            end = self._closing(close + 2, self._peek(close + 1), target) if target else -1
+            follow = self._peek(close + 1)
+            # "[1][2]" are two citations, not a reference link; "[laughs](url)" is a link.
+            if (
+                start == i + 1
+                and follow not in ("(", ":")
+                and is_stage_direction(self._buf[start:close], square=True)
+            ):
+                self._after_direction = True
+                return close + 1
+            target = {"(": ")", "[": "]"}.get(follow)
+            end = self._closing(close + 2, follow, target) if target else -1
             if end >= 0:
                 self._emit(strip_markdown(self._buf[start:close], at_line_start=False))
                 return end + 1

@@ -1,7 +1,7 @@
 """Text-to-speech entities: one per voice profile, text streams in and audio streams out."""
 
 import math
-from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, override
 
@@ -53,12 +53,13 @@ from .const import (
     DEFAULT_VOLUME,
     DOMAIN,
     OUTPUT_AUTO,
+    OUTPUT_WAV,
     SUBENTRY_TTS,
     voices_updated_signal,
 )
 from .data import QwenTtsConfigEntry, async_forget_cloned_voice
 from .exceptions import to_ha_error
-from .markdown import strip_markdown_stream
+from .markdown import strip_markdown, strip_markdown_stream
 from .pronunciation import PronunciationDictionary, parse_pronunciation, pronunciation_stream
 
 PARALLEL_UPDATES = 0
@@ -83,6 +84,9 @@ LANGUAGE_TAGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 # Every model speaks Chinese, and many users do.
 FALLBACK_LANGUAGE = "zh-CN"
+# What a message with nothing to say sounds like: short, but long enough that every
+# encoder Home Assistant converts it with writes a decodable file (an MP3 frame).
+SILENCE_SECONDS = 0.1
 
 
 async def async_setup_entry(
@@ -213,9 +217,16 @@ def _number[T: (int, float)](options: Mapping[str, Any], name: str, kind: type[T
     return kind(number)
 
 
-async def _single(message: str) -> AsyncGenerator[str]:
-    """Yield a whole message as one chunk."""
-    yield message
+async def _once[T](item: T) -> AsyncGenerator[T]:
+    """Yield one item: a whole message, or a whole file."""
+    yield item
+
+
+async def _prepend(first: str, rest: AsyncIterator[str]) -> AsyncGenerator[str]:
+    """Yield ``first`` again, then the rest of the text it was read from."""
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 class QwenTtsEntity(TextToSpeechEntity):
@@ -294,9 +305,16 @@ class QwenTtsEntity(TextToSpeechEntity):
 
     @override
     async def async_stream_tts_audio(self, request: TTSAudioRequest) -> TTSAudioResponse:
-        """Open the session now and stream: text chunks in as they come, audio out as it comes."""
+        """Stream: text chunks in as they come, audio out as it comes.
+
+        The session opens with the first words to say; a message with none (blank,
+        or only Markdown and stage directions) opens no session and is a short silence.
+        """
         plan, config = self._prepare(request.language, request.options)
-        return TTSAudioResponse(plan.extension, self._stream(plan, config, request.message_gen))
+        spoken = aiter(strip_markdown_stream(request.message_gen))
+        if not (first := await anext(spoken, "")):
+            return TTSAudioResponse("wav", _once(self._silence(request.options)))
+        return TTSAudioResponse(plan.extension, self._stream(plan, config, _prepend(first, spoken)))
 
     @override
     async def async_get_tts_audio(
@@ -304,8 +322,19 @@ class QwenTtsEntity(TextToSpeechEntity):
     ) -> TtsAudioType:
         """Return the complete audio of ``message`` (a WAV file has its exact sizes)."""
         plan, config = self._prepare(language, options)
-        audio = b"".join([chunk async for chunk in self._audio(plan, config, _single(message))])
+        if not (spoken := strip_markdown(message)):
+            return "wav", self._silence(options)
+        audio = b"".join([chunk async for chunk in self._audio(plan, config, _once(spoken))])
         return plan.extension, plan.wav_file(audio) if plan.extension == "wav" else audio
+
+    def _silence(self, options: Mapping[str, Any]) -> bytes:
+        """Return the audio of nothing to say: a WAV in the caller's PCM shape.
+
+        Home Assistant converts it to any other format asked for; an empty MP3 or
+        Ogg stream would not be a file a player can open.
+        """
+        plan = plan_audio(self._model, OUTPUT_WAV, {**(self.default_options or {}), **options})
+        return plan.silent_wav(SILENCE_SECONDS)
 
     def _prepare(
         self, language: str, options: Mapping[str, Any]
@@ -350,13 +379,13 @@ class QwenTtsEntity(TextToSpeechEntity):
     async def _audio(
         self, plan: AudioPlan, config: SessionConfig, text: AsyncIterable[str]
     ) -> AsyncGenerator[bytes]:
-        """Run one session on the text, Markdown-free and with the profile's pronunciation.
+        """Run one session on the plain text, with the profile's pronunciation.
 
-        Yields the audio in the planned shape. The dictionary applies after the
-        Markdown is gone, so ``**HA**`` is replaced like ``HA``.
+        Yields the audio in the planned shape. The text comes Markdown-free, so
+        ``**HA**`` is replaced like ``HA``.
         """
         converter = plan.pcm_converter()
-        spoken = pronunciation_stream(strip_markdown_stream(text), self._pronunciation)
+        spoken = pronunciation_stream(text, self._pronunciation)
         synthesis = self._entry.runtime_data.client.synthesize(self._model_id, config, spoken)
         try:
             async with aclosing(synthesis) as audio_stream:
