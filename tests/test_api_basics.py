@@ -10,6 +10,7 @@ from custom_components.qwen_tts_realtime.api import (
     Endpoint,
     QwenTtsValidationError,
     Region,
+    SessionStats,
     VoiceKind,
     get_model,
     language_type_for,
@@ -120,3 +121,29 @@ def test_wav_framing() -> None:
     header = wav_header(24000)
     assert len(header) == 44
     assert header[4:8] == header[40:44] == b"\xff\xff\xff\xff"
+
+
+@pytest.mark.parametrize(
+    ("response", "characters", "tokens"),
+    [
+        ({"usage": {"characters": 25}}, 25, 0),
+        (
+            {"usage": {"total_tokens": 67, "input_tokens": 3, "output_tokens": 64}},
+            0,
+            67,
+        ),
+        ({"usage": {"characters": True}}, 0, 0),
+        ({"usage": {"characters": -3, "total_tokens": "9"}}, 0, 0),
+        ({"usage": None}, 0, 0),
+        ({}, 0, 0),
+        (None, 0, 0),
+    ],
+)
+def test_usage_is_taken_from_response_done(response: object, characters: int, tokens: int) -> None:
+    """Characters (Qwen3) or tokens (first generation) add up; odd usage counts nothing."""
+    stats = SessionStats(model="m")
+    stats.add_usage(response)
+    stats.add_usage({"usage": {"characters": 5}} if characters else None)
+    assert stats.billed_characters == characters + (5 if characters else 0)
+    assert stats.billed_tokens == tokens
+    assert stats.as_dict()["billed_tokens"] == tokens

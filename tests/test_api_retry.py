@@ -14,6 +14,7 @@ from custom_components.qwen_tts_realtime.api import (
     RateLimiter,
     RetryPolicy,
     SessionConfig,
+    SessionStats,
     Timeouts,
 )
 
@@ -156,3 +157,29 @@ async def test_limiter_waits_for_a_free_slot_per_model() -> None:
     assert await limiter.acquire("qwen-tts-realtime", 10) == pytest.approx(51.0)
     assert clock.now == pytest.approx(60.0)
     assert await limiter.acquire("qwen3-tts-instruct-flash-realtime", None) == 0  # no known limit
+
+
+async def test_every_session_of_a_request_is_reported_with_its_usage(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A throttled attempt and the session that spoke both reach the caller's callback."""
+    emulator.fail_next_handshake(429)
+    ended: list[str | None] = []
+    reported = []
+
+    def on_end(stats: SessionStats) -> None:
+        """Record each session as it closes."""
+        ended.append(stats.error)
+        reported.append(stats)
+
+    text = texts(["今天天气很好，我们一起去公园散步吧。晚上六点回家吃饭，", "别忘了带伞。"])
+    await drain(client.synthesize(FLASH, CONFIG, text, on_session_end=on_end))
+
+    assert ended == ["Throttling.RateQuota", None]
+    assert reported == client.recent_sessions
+    [session] = emulator.sessions
+    usage = [e["response"]["usage"] for e in session.sent if e["type"] == "response.done"]
+    assert len(usage) > 1
+    assert reported[1].billed_characters == sum(item["characters"] for item in usage)
+    assert reported[1].billed_tokens == 0
+    assert reported[0].billed_characters == 0

@@ -346,7 +346,7 @@ async def test_full_ui_flow_on_custom_endpoint(
     [entity] = [
         registered
         for registered in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-        if registered.config_subentry_id == profile.subentry_id
+        if registered.config_subentry_id == profile.subentry_id and registered.domain == "tts"
     ]
     text = "你好，欢迎使用千问语音。"
     stream = tts.async_create_stream(

@@ -162,7 +162,11 @@ async def test_entity_per_profile(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     """Each voice profile is an entity named after it, on its own service device, keyed by it."""
-    entries = er.async_entries_for_config_entry(entity_registry, profiles.entry_id)
+    entries = [
+        entry
+        for entry in er.async_entries_for_config_entry(entity_registry, profiles.entry_id)
+        if entry.domain == "tts"
+    ]
     assert sorted(entry.entity_id for entry in entries) == [
         CHERRY,
         "tts.grandpa",
@@ -209,7 +213,7 @@ async def test_existing_entity_id_is_kept(
     await hass.async_block_till_done()
 
     entries = er.async_entries_for_config_entry(entity_registry, mock_config_entry.entry_id)
-    assert [entry.entity_id for entry in entries] == ["tts.cherry_speech"]
+    assert [entry.entity_id for entry in entries if entry.domain == "tts"] == ["tts.cherry_speech"]
     state = hass.states.get("tts.cherry_speech")
     assert state is not None
     assert state.attributes["friendly_name"] == "Cherry"

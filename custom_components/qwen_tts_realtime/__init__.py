@@ -13,7 +13,7 @@ from .repairs import async_watch_cloned_voices
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS = [Platform.TTS]
+PLATFORMS = [Platform.SENSOR, Platform.TTS]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001

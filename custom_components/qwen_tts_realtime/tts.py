@@ -20,7 +20,6 @@ from homeassistant.components.tts.entity import TTSAudioRequest
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import language as language_util
@@ -31,6 +30,7 @@ from .api import (
     QwenTtsError,
     QwenTtsVoiceNotFoundError,
     SessionConfig,
+    SessionStats,
     VoiceKind,
     get_model,
     language_type_for,
@@ -58,9 +58,11 @@ from .const import (
     voices_updated_signal,
 )
 from .data import QwenTtsConfigEntry, async_forget_cloned_voice
+from .devices import profile_device_info
 from .exceptions import to_ha_error
 from .markdown import strip_markdown, strip_markdown_stream
 from .pronunciation import PronunciationDictionary, parse_pronunciation, pronunciation_stream
+from .reports import async_send_report
 
 PARALLEL_UPDATES = 0
 
@@ -250,15 +252,9 @@ class QwenTtsEntity(TextToSpeechEntity):
         self._voice: str = profile[CONF_VOICE]
         self._audio_output: str = profile.get(CONF_AUDIO_OUTPUT, OUTPUT_AUTO)
         self._voices: list[Voice] = []
-        self._attr_unique_id = subentry.subentry_id
+        self._subentry_id = self._attr_unique_id = subentry.subentry_id
         self._attr_name = subentry.title
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, subentry.subentry_id)},
-            name=subentry.title,
-            manufacturer="Alibaba Cloud",
-            model=self._model_id,
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = profile_device_info(subentry)
         self._attr_supported_languages = supported_languages(self._model)
         self._attr_default_language = default_language(
             self._attr_supported_languages,
@@ -386,7 +382,10 @@ class QwenTtsEntity(TextToSpeechEntity):
         """
         converter = plan.pcm_converter()
         spoken = pronunciation_stream(text, self._pronunciation)
-        synthesis = self._entry.runtime_data.client.synthesize(self._model_id, config, spoken)
+        sessions: list[SessionStats] = []
+        synthesis = self._entry.runtime_data.client.synthesize(
+            self._model_id, config, spoken, on_session_end=sessions.append
+        )
         try:
             async with aclosing(synthesis) as audio_stream:
                 async for audio in audio_stream:
@@ -396,6 +395,9 @@ class QwenTtsEntity(TextToSpeechEntity):
                 # Deleted in the console or by another home: the profile's issue opens now.
                 async_forget_cloned_voice(self.hass, self._entry, config.voice)
             raise to_ha_error(self.hass, self._entry, err, self._model_id) from err
+        finally:
+            # Also when the listener stopped early: what was spoken is billed.
+            async_send_report(self.hass, self._entry.entry_id, self._subentry_id, sessions)
 
     @property
     def _speaks_cloned_voices(self) -> bool:

@@ -147,6 +147,8 @@ class ModelInfo:
     instructions: bool = False
     language_types: tuple[str, ...] = LANGUAGE_TYPES
     requests_per_minute: int | None = 180
+    # The first-generation model bills tokens, the Qwen3 families characters (protocol.md A.5).
+    bills_tokens: bool = False
 
     @property
     def default_voice(self) -> str | None:
@@ -209,6 +211,7 @@ MODELS: dict[str, ModelInfo] = {
         tuning=False,
         language_types=("Auto", "Chinese", "English"),
         requests_per_minute=10,
+        bills_tokens=True,
     ),
 }
 

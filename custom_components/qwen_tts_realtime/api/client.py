@@ -1,7 +1,8 @@
 """The client: one API key on one endpoint, for synthesis, voice cloning and voice design."""
 
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from contextlib import aclosing
 
 import aiohttp
 
@@ -67,31 +68,42 @@ class QwenTtsClient:
         return list(self._history)
 
     def synthesize(
-        self, model: str, config: SessionConfig, text: AsyncIterable[str]
+        self,
+        model: str,
+        config: SessionConfig,
+        text: AsyncIterable[str],
+        *,
+        on_session_end: Callable[[SessionStats], None] | None = None,
     ) -> AsyncGenerator[bytes]:
         """Stream ``text`` into a realtime session and yield its audio as it arrives.
 
         A session that fails before its first audio byte is retried (see
         ``retry``); each start waits for the model's rate limit. Close the
         generator (``contextlib.aclosing``) to close the socket at once.
+        ``on_session_end`` gets the stats of every session the request opened,
+        as each one closes (usage, first audio, error).
         """
         info = get_model(model)
         per_minute = info.requests_per_minute if info else None
         return synthesize_with_retry(
-            lambda replay: self._session(model, config, replay),
+            lambda replay: self._session(model, config, replay, on_session_end),
             text,
             policy=self.retry,
             budget=self.timeouts.first_audio,
             before_attempt=lambda: self.rate_limiter.acquire(model, per_minute),
         )
 
-    def _session(
-        self, model: str, config: SessionConfig, text: AsyncIterable[str]
+    async def _session(
+        self,
+        model: str,
+        config: SessionConfig,
+        text: AsyncIterable[str],
+        on_end: Callable[[SessionStats], None] | None,
     ) -> AsyncGenerator[bytes]:
-        """Open one session, recording its stats in the history."""
+        """Run one session, recording its stats in the history and reporting them at its end."""
         stats = SessionStats(model=model)
         self._history.append(stats)
-        return stream_speech(
+        session = stream_speech(
             self._http,
             self.endpoint,
             self._api_key,
@@ -101,6 +113,13 @@ class QwenTtsClient:
             timeouts=self.timeouts,
             stats=stats,
         )
+        try:
+            async with aclosing(session) as audio:
+                async for chunk in audio:
+                    yield chunk
+        finally:
+            if on_end is not None:
+                on_end(stats)
 
     async def validate_key(self) -> None:
         """Make the cheapest authenticated call (a one-item voice list); raise if it fails."""

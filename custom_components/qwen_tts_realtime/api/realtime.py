@@ -73,6 +73,10 @@ class SessionStats:
     finished: float | None = None
     characters_sent: int = 0
     audio_bytes: int = 0
+    # What the service billed, summed over the responses (``response.done.usage``):
+    # characters for the Qwen3 models, tokens for the first-generation model.
+    billed_characters: int = 0
+    billed_tokens: int = 0
     error: str | None = None
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
@@ -94,9 +98,28 @@ class SessionStats:
             "finished": self.finished,
             "characters_sent": self.characters_sent,
             "audio_bytes": self.audio_bytes,
+            "billed_characters": self.billed_characters,
+            "billed_tokens": self.billed_tokens,
             "first_audio_after_text": self.first_audio_after_text,
             "error": self.error,
         }
+
+    def add_usage(self, response: object) -> None:
+        """Add the usage a ``response.done`` reports; a missing or odd usage counts nothing.
+
+        Qwen3 models report ``{"characters": n}``, the first-generation model
+        ``{"total_tokens": n, ...}`` (protocol.md A.5).
+        """
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if not isinstance(usage, dict):
+            return
+        for key, field_name in (
+            ("characters", "billed_characters"),
+            ("total_tokens", "billed_tokens"),
+        ):
+            value = usage.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                setattr(self, field_name, getattr(self, field_name) + value)
 
     @property
     def first_audio_after_text(self) -> float | None:
@@ -264,6 +287,7 @@ class _Session:
                         self._stats.response_ids.append(response["id"])
                 case "response.done":
                     self._response_open = False
+                    self._stats.add_usage(event.get("response"))
                     _LOGGER.debug(
                         "Session %s: response %d done at %.3f s",
                         self._stats.session_id,
