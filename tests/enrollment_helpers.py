@@ -1,17 +1,46 @@
-"""Voice-cloning test helpers: ffmpeg-made recordings, a web server, the voices offered."""
+"""Custom-voice test helpers: recordings, a web server, a voice design, the voices offered."""
 
 import random
+import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 from homeassistant.components.tts.const import DATA_COMPONENT
+from homeassistant.components.tts.const import DOMAIN as TTS_DOMAIN
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 
+from custom_components.qwen_tts_realtime.api import DESIGN_MODELS
+from custom_components.qwen_tts_realtime.const import (
+    CONF_LANGUAGE_TYPE,
+    CONF_MODEL,
+    CONF_VOICE,
+    DEFAULT_PROFILE,
+    DOMAIN,
+    SUBENTRY_TTS,
+)
 from custom_components.qwen_tts_realtime.tts import QwenTtsEntity
+
+# A voice design request: the newest voice-design model, a description and a preview text.
+VD_MODEL = DESIGN_MODELS[0]
+PROMPT = "一位温暖、略带沙哑的四川奶奶，说话很慢。"
+PREVIEW_TEXT = "乖孙，吃饭了没得？"
+VOICE_ID = re.compile(r"qwen-tts-vd-nainai-voice-\d{17}-[0-9a-f]{4}")
+# Design requests refused before sending: (changed fields, reason, its placeholders).
+DESIGN_LIMITS: list[tuple[dict[str, str], str, dict[str, str]]] = [
+    ({"voice_prompt": "慢" * 2049}, "voice_prompt_too_long", {"length": "2049", "max": "2048"}),
+    ({"voice_prompt": "  \n"}, "voice_prompt_required", {}),
+    ({"preview_text": "好" * 1025}, "preview_text_too_long", {"length": "1025", "max": "1024"}),
+    ({"preview_text": ""}, "preview_text_required", {}),
+    ({"preferred_name": "奶奶"}, "invalid_preferred_name", {"value": "奶奶"}),
+    ({"preferred_name": "a" * 17}, "invalid_preferred_name", {"value": "a" * 17}),
+]
 
 # Tone level of the generated "speech" (the sine source's default amplitude, about -21 dBFS RMS).
 _TONE = "sine=frequency=220:sample_rate={rate}:duration={seconds}"
@@ -163,6 +192,25 @@ def _write_text(path: Path) -> Path:
     """Write a text file, what a wrong pick in a file browser gives."""
     path.write_text("Shopping list: milk, eggs, bread.\n")
     return path
+
+
+def added_profile(
+    hass: HomeAssistant, entry: ConfigEntry, response: Mapping[str, Any], *, title: str, model: str
+) -> str:
+    """Check the Chinese voice profile an action added for its new voice; return its entity id."""
+    profile = entry.subentries[response["profile_subentry_id"]]
+    assert (profile.subentry_type, profile.title) == (SUBENTRY_TTS, title)
+    assert dict(profile.data) == DEFAULT_PROFILE | {
+        CONF_MODEL: model,
+        CONF_VOICE: response["voice_id"],
+        CONF_LANGUAGE_TYPE: "Chinese",
+    }
+    assert entry.state is ConfigEntryState.LOADED
+    entity_id = er.async_get(hass).async_get_entity_id(
+        TTS_DOMAIN, DOMAIN, response["profile_subentry_id"]
+    )
+    assert entity_id is not None
+    return entity_id
 
 
 def offered_voices(hass: HomeAssistant, entity_id: str) -> list[str]:

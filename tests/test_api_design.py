@@ -1,7 +1,6 @@
 """The voice design client against the emulator: design, preview, list, delete, limits."""
 
 import base64
-import re
 import struct
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -13,7 +12,6 @@ from aiohttp import web
 
 from custom_components.qwen_tts_realtime.api import (
     CLONING_MODELS,
-    DESIGN_MODELS,
     Endpoint,
     QwenTtsClient,
     QwenTtsValidationError,
@@ -24,12 +22,8 @@ from custom_components.qwen_tts_realtime.api import (
 
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator, VoiceRecord, synth_audio_seconds
+from .enrollment_helpers import DESIGN_LIMITS, PREVIEW_TEXT, PROMPT, VD_MODEL, VOICE_ID
 from .tts_helpers import decode_audio, read_wav
-
-VD_MODEL = DESIGN_MODELS[0]
-PROMPT = "一位温暖、略带沙哑的四川奶奶，说话很慢。"
-PREVIEW_TEXT = "乖孙，吃饭了没得？"
-VOICE_ID = re.compile(r"qwen-tts-vd-nainai-voice-\d{17}-[0-9a-f]{4}")
 
 
 def design_request(**fields: Any) -> dict[str, Any]:
@@ -117,12 +111,7 @@ async def test_list_covers_both_kinds_and_delete_finds_each(
 @pytest.mark.parametrize(
     ("fields", "reason", "details"),
     [
-        ({"voice_prompt": "x" * 2049}, "voice_prompt_too_long", {"length": "2049", "max": "2048"}),
-        ({"voice_prompt": "  \n"}, "voice_prompt_required", {}),
-        ({"preview_text": "好" * 1025}, "preview_text_too_long", {"length": "1025", "max": "1024"}),
-        ({"preview_text": ""}, "preview_text_required", {}),
-        ({"preferred_name": "奶奶"}, "invalid_preferred_name", {"value": "奶奶"}),
-        ({"preferred_name": "a" * 17}, "invalid_preferred_name", {"value": "a" * 17}),
+        *DESIGN_LIMITS,
         ({"target_model": CLONING_MODELS[0]}, "not_a_design_model", {"model": CLONING_MODELS[0]}),
         ({"target_model": "qwen3-tts-flash-realtime"}, "not_a_design_model", {}),
         ({"language": "id"}, "unsupported_language", {"value": "id"}),

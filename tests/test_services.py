@@ -8,8 +8,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.components import media_source, tts
-from homeassistant.components.tts.const import DOMAIN as TTS_DOMAIN
+from homeassistant.components import media_source
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
@@ -26,16 +25,12 @@ from custom_components.qwen_tts_realtime.api import (
 from custom_components.qwen_tts_realtime.api.catalog import ENROLLMENT_LANGUAGES
 from custom_components.qwen_tts_realtime.const import (
     CONF_LANGUAGE_TYPE,
-    CONF_MODEL,
-    CONF_VOICE,
-    DEFAULT_PROFILE,
     DOMAIN,
-    SUBENTRY_TTS,
 )
 
 from .dashscope_emulator import DashScopeEmulator, VoiceRecord, synth_audio_seconds
-from .enrollment_helpers import FileServer, Recordings, offered_voices
-from .tts_helpers import read_wav
+from .enrollment_helpers import FileServer, Recordings, added_profile, offered_voices
+from .tts_helpers import read_wav, speak_wav
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
 VC_MODEL = CLONING_MODELS[0]
@@ -151,25 +146,13 @@ async def test_create_voice_from_the_media_browser_with_a_profile(
         "小宝，回家吃饭啦！",
         "zh",
     )
-    profile = init_integration.subentries[response["profile_subentry_id"]]
-    assert (profile.subentry_type, profile.title) == (SUBENTRY_TTS, "grandma")
-    assert dict(profile.data) == DEFAULT_PROFILE | {
-        CONF_MODEL: OLDER_VC_MODEL,
-        CONF_VOICE: voice_id,
-        CONF_LANGUAGE_TYPE: "Chinese",
-    }
-    assert init_integration.state is ConfigEntryState.LOADED
-
-    entity_id = entity_registry.async_get_entity_id(
-        TTS_DOMAIN, DOMAIN, response["profile_subentry_id"]
+    entity_id = added_profile(
+        hass, init_integration, response, title="grandma", model=OLDER_VC_MODEL
     )
-    assert entity_id is not None
     assert offered_voices(hass, entity_id)[0] == voice_id
 
     text = "小宝，作业写完了吗？"
-    stream = tts.async_create_stream(hass, entity_id, options={tts.ATTR_PREFERRED_FORMAT: "wav"})
-    stream.async_set_message(text)
-    speech = read_wav(b"".join([chunk async for chunk in stream.async_stream_result()]))
+    speech = await speak_wav(hass, entity_id, text)
     assert speech.seconds == pytest.approx(synth_audio_seconds(text, emulator.options.ms_per_char))
     [session] = emulator.sessions
     assert (session.model, session.config["voice"]) == (OLDER_VC_MODEL, voice_id)
@@ -373,12 +356,14 @@ async def test_list_voices(
                 "target_model": VC_MODEL,
                 "created": "2026-03-01 10:10:10",
                 "language": "zh",
+                "kind": "cloned",
             },
             {
                 "voice_id": teacher.voice,
                 "target_model": OLDER_VC_MODEL,
                 "created": "2026-02-01 09:09:09",
                 "language": None,
+                "kind": "cloned",
             },
         ]
     }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from homeassistant.components import media_source
+from homeassistant.components import media_source, tts
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -78,6 +78,13 @@ def read_wav(data: bytes) -> WavAudio:
         data_size_field=int.from_bytes(data[data_at - 4 : data_at], "little"),
         frames=data[data_at:],
     )
+
+
+async def speak_wav(hass: HomeAssistant, entity_id: str, text: str) -> WavAudio:
+    """Speak ``text`` through a TTS entity's stream as WAV and read what comes out."""
+    stream = tts.async_create_stream(hass, entity_id, options={tts.ATTR_PREFERRED_FORMAT: "wav"})
+    stream.async_set_message(text)
+    return read_wav(b"".join([chunk async for chunk in stream.async_stream_result()]))
 
 
 async def retrieve_media(

@@ -37,6 +37,7 @@ DEFAULT_PROFILE_TITLE = "Cherry"
 SERVICE_CREATE_VOICE = "create_voice"
 SERVICE_LIST_VOICES = "list_voices"
 SERVICE_DELETE_VOICE = "delete_voice"
+SERVICE_DESIGN_VOICE = "design_voice"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 
 

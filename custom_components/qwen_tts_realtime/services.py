@@ -1,4 +1,4 @@
-"""Service actions for voice enrollment (cloning): create, list and delete cloned voices."""
+"""Service actions for custom voices: clone or design one, list and delete them."""
 
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +19,7 @@ from homeassistant.helpers.selector import MediaSelector
 
 from .api import (
     CLONING_MODELS,
+    DESIGN_MODELS,
     EnrolledVoice,
     QwenTtsError,
     QwenTtsVoiceNotFoundError,
@@ -37,11 +38,13 @@ from .const import (
     LOGGER,
     SERVICE_CREATE_VOICE,
     SERVICE_DELETE_VOICE,
+    SERVICE_DESIGN_VOICE,
     SERVICE_LIST_VOICES,
     SUBENTRY_TTS,
 )
 from .data import QwenTtsConfigEntry, async_refresh_cloned_voices
 from .exceptions import to_ha_error
+from .preview import async_save_preview, preview_folder
 from .recording import async_prepare_recording
 
 ATTR_RECORDING = "recording"
@@ -51,6 +54,9 @@ ATTR_TEXT = "text"
 ATTR_LANGUAGE = "language"
 ATTR_CREATE_PROFILE = "create_profile"
 ATTR_VOICE_ID = "voice_id"
+ATTR_VOICE_PROMPT = "voice_prompt"
+ATTR_PREVIEW_TEXT = "preview_text"
+ATTR_PROFILE_SUBENTRY_ID = "profile_subentry_id"
 
 CREATE_VOICE_SCHEMA = probatio.Schema(
     {
@@ -68,6 +74,18 @@ CREATE_VOICE_SCHEMA = probatio.Schema(
         probatio.Optional(ATTR_CREATE_PROFILE, default=False): cv.boolean,
     }
 )
+# The lengths are checked by the client, which answers with a translated reason.
+DESIGN_VOICE_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_VOICE_PROMPT): cv.string,
+        probatio.Required(ATTR_PREVIEW_TEXT): cv.string,
+        probatio.Required(ATTR_PREFERRED_NAME): cv.string,
+        probatio.Optional(ATTR_TARGET_MODEL, default=DESIGN_MODELS[0]): probatio.In(DESIGN_MODELS),
+        probatio.Optional(ATTR_LANGUAGE): probatio.In(ENROLLMENT_LANGUAGES),
+        probatio.Optional(ATTR_CREATE_PROFILE, default=False): cv.boolean,
+    }
+)
 LIST_VOICES_SCHEMA = probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 DELETE_VOICE_SCHEMA = probatio.Schema(
     {
@@ -79,10 +97,10 @@ DELETE_VOICE_SCHEMA = probatio.Schema(
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the voice enrollment actions.
+    """Register the custom voice actions.
 
-    Creating and deleting voices changes the account and reads files, so only
-    administrators (and automations) may do it; listing is open to every user.
+    Creating and deleting voices changes the account and reads or writes files, so
+    only administrators (and automations) may do it; listing is open to every user.
     """
     service.async_register_admin_service(
         hass,
@@ -90,6 +108,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_CREATE_VOICE,
         _async_create_voice,
         CREATE_VOICE_SCHEMA,
+        SupportsResponse.OPTIONAL,
+    )
+    service.async_register_admin_service(
+        hass,
+        DOMAIN,
+        SERVICE_DESIGN_VOICE,
+        _async_design_voice,
+        DESIGN_VOICE_SCHEMA,
         SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(
@@ -168,7 +194,56 @@ async def _async_create_voice(call: ServiceCall) -> ServiceResponse:
         ATTR_RECORDING: recording.as_dict(),
     }
     if call.data[ATTR_CREATE_PROFILE]:
-        response["profile_subentry_id"] = _add_profile(hass, entry, voice, language)
+        response[ATTR_PROFILE_SUBENTRY_ID] = _add_profile(hass, entry, voice, language)
+    return response
+
+
+async def _async_design_voice(call: ServiceCall) -> ServiceResponse:
+    """Design a voice from its description, keep its preview in the media folder.
+
+    The response names the preview's ``media-source://`` id, so it can be played
+    at once; optionally a voice profile speaking with the new voice is added.
+    """
+    hass = call.hass
+    entry = _get_entry(call)
+    # Known before anything is sent: a voice whose preview has nowhere to go is not made.
+    folder = preview_folder(hass)
+    language: str | None = call.data.get(ATTR_LANGUAGE)
+    try:
+        designed = await entry.runtime_data.client.design_voice(
+            target_model=call.data[ATTR_TARGET_MODEL],
+            voice_prompt=call.data[ATTR_VOICE_PROMPT],
+            preview_text=call.data[ATTR_PREVIEW_TEXT],
+            preferred_name=call.data[ATTR_PREFERRED_NAME],
+            language=language,
+        )
+    except QwenTtsError as err:
+        raise to_ha_error(hass, entry, err) from err
+    voice = designed.voice
+    LOGGER.info("Designed voice %s for %s", voice.voice_id, voice.target_model)
+    response: dict[str, Any] = {
+        ATTR_VOICE_ID: voice.voice_id,
+        ATTR_TARGET_MODEL: voice.target_model,
+        "preview": None,
+    }
+    if designed.preview is None:
+        LOGGER.warning("DashScope sent no playable preview for voice %s", voice.voice_id)
+    else:
+        try:
+            path = await async_save_preview(hass, folder, voice.voice_id, designed.preview.wav)
+        except OSError as err:
+            # The voice exists and is usable: failing would make people design it again.
+            LOGGER.warning("The preview of voice %s could not be saved: %s", voice.voice_id, err)
+        else:
+            response["preview"] = {
+                "media_content_id": folder.media_content_id(path.name),
+                "path": str(path),
+                "duration": round(designed.preview.seconds, 3),
+                "sample_rate": designed.preview.sample_rate,
+            }
+    await _async_refresh_voices(hass, entry)
+    if call.data[ATTR_CREATE_PROFILE]:
+        response[ATTR_PROFILE_SUBENTRY_ID] = _add_profile(hass, entry, voice, language)
     return response
 
 
@@ -190,7 +265,7 @@ def _add_profile(
 
 
 async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
-    """Return the account's cloned voices, newest first (and refresh the voice pickers)."""
+    """Return the account's cloned and designed voices, newest first (and refresh the pickers)."""
     entry = _get_entry(call)
     try:
         voices = await async_refresh_cloned_voices(call.hass, entry)
@@ -203,6 +278,7 @@ async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
                 ATTR_TARGET_MODEL: voice.target_model,
                 "created": voice.created,
                 ATTR_LANGUAGE: voice.language,
+                "kind": voice.kind.value,
             }
             for voice in voices
         ]
@@ -210,13 +286,18 @@ async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_delete_voice(call: ServiceCall) -> None:
-    """Delete a cloned voice; profiles still using it get a repair issue."""
+    """Delete a cloned or designed voice; profiles still using it get a repair issue."""
     entry = _get_entry(call)
     voice_id: str = call.data[ATTR_VOICE_ID].strip()
     if not voice_id:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="voice_id_required")
+    # A listed voice's kind is known; otherwise the client reads it off the id.
+    kind = next(
+        (voice.kind for voice in entry.runtime_data.cloned_voices if voice.voice_id == voice_id),
+        None,
+    )
     try:
-        await entry.runtime_data.client.delete_voice(voice_id)
+        await entry.runtime_data.client.delete_voice(voice_id, kind)
     except QwenTtsVoiceNotFoundError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -225,5 +306,5 @@ async def _async_delete_voice(call: ServiceCall) -> None:
         ) from err
     except QwenTtsError as err:
         raise to_ha_error(call.hass, entry, err) from err
-    LOGGER.info("Deleted cloned voice %s", voice_id)
+    LOGGER.info("Deleted voice %s", voice_id)
     await _async_refresh_voices(call.hass, entry)
