@@ -647,8 +647,8 @@ async def test_one_shot_audio_is_a_complete_file(
             "voice_not_for_model",
             (
                 f"The voice {CLONED_VOICE} cannot be used with the model qwen3-tts-flash-realtime:"
-                " system voices need a system-voice model, cloned voices the cloning model they"
-                " were made for"
+                " system voices need a system-voice model, cloned and designed voices the model"
+                " they were made for"
             ),
         ),
     ],
