@@ -3,6 +3,7 @@
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, override
 
 from homeassistant.components.tts import (
@@ -32,6 +33,7 @@ from .api import (
     SessionConfig,
     SessionStats,
     VoiceKind,
+    detect_language_type,
     get_model,
     language_type_for,
 )
@@ -52,6 +54,7 @@ from .const import (
     DEFAULT_SPEECH_RATE,
     DEFAULT_VOLUME,
     DOMAIN,
+    LOGGER,
     OUTPUT_AUTO,
     OUTPUT_WAV,
     SUBENTRY_TTS,
@@ -224,6 +227,16 @@ async def _once[T](item: T) -> AsyncGenerator[T]:
     yield item
 
 
+async def _opening(spoken: AsyncIterator[str]) -> str:
+    """Read the text until it has a letter to tell its script by, or to its end."""
+    text = ""
+    async for chunk in spoken:
+        text += chunk
+        if any(char.isalpha() for char in chunk):
+            break
+    return text
+
+
 async def _prepend(first: str, rest: AsyncIterator[str]) -> AsyncGenerator[str]:
     """Yield ``first`` again, then the rest of the text it was read from."""
     yield first
@@ -303,23 +316,29 @@ class QwenTtsEntity(TextToSpeechEntity):
     async def async_stream_tts_audio(self, request: TTSAudioRequest) -> TTSAudioResponse:
         """Stream: text chunks in as they come, audio out as it comes.
 
-        The session opens with the first words to say; a message with none (blank,
-        or only Markdown and stage directions) opens no session and is a short silence.
+        The session opens with the first words to say, whose script decides the
+        language (Assist hands over its first ~60 characters at once); a message
+        with none (blank, or only Markdown and stage directions) opens no session
+        and is a short silence.
         """
-        plan, config = self._prepare(request.language, request.options)
+        plan, config = self._prepare(request.options)
         spoken = aiter(strip_markdown_stream(request.message_gen))
-        if not (first := await anext(spoken, "")):
+        if not (opening := await _opening(spoken)):
             return TTSAudioResponse("wav", _once(self._silence(request.options)))
-        return TTSAudioResponse(plan.extension, self._stream(plan, config, _prepend(first, spoken)))
+        config = self._with_language(config, request.language, opening)
+        return TTSAudioResponse(
+            plan.extension, self._stream(plan, config, _prepend(opening, spoken))
+        )
 
     @override
     async def async_get_tts_audio(
         self, message: str, language: str, options: dict[str, Any]
     ) -> TtsAudioType:
         """Return the complete audio of ``message`` (a WAV file has its exact sizes)."""
-        plan, config = self._prepare(language, options)
+        plan, config = self._prepare(options)
         if not (spoken := strip_markdown(message)):
             return "wav", self._silence(options)
+        config = self._with_language(config, language, spoken)
         audio = b"".join([chunk async for chunk in self._audio(plan, config, _once(spoken))])
         return plan.extension, plan.wav_file(audio) if plan.extension == "wav" else audio
 
@@ -332,10 +351,34 @@ class QwenTtsEntity(TextToSpeechEntity):
         plan = plan_audio(self._model, OUTPUT_WAV, {**(self.default_options or {}), **options})
         return plan.silent_wav(SILENCE_SECONDS)
 
-    def _prepare(
-        self, language: str, options: Mapping[str, Any]
-    ) -> tuple[AudioPlan, SessionConfig]:
-        """Plan the audio and build the session settings; raise translated errors for bad ones."""
+    def _with_language(self, config: SessionConfig, language: str, text: str) -> SessionConfig:
+        """Return ``config`` with the language of ``text`` unless a language was asked for.
+
+        The caller's ``language_type`` option or the profile's fixed language wins;
+        otherwise the text's script decides, and the request's language only
+        where it fits that script (see ``api.language``). A language the model
+        does not speak is left to the service (``Auto``).
+        """
+        if config.language_type is not None:
+            return config
+        requested = language_type_for(language)
+        language_type = detect_language_type(text, requested) or requested
+        if self._model is not None and language_type not in self._model.language_types:
+            language_type = DEFAULT_LANGUAGE_TYPE
+        LOGGER.debug(
+            "%s: language_type %s for a %s request (from the text's script)",
+            self.entity_id,
+            language_type,
+            language,
+        )
+        return replace(config, language_type=language_type)
+
+    def _prepare(self, options: Mapping[str, Any]) -> tuple[AudioPlan, SessionConfig]:
+        """Plan the audio and build the session settings; raise translated errors for bad ones.
+
+        The language is left open unless the caller or the profile fixed it: the
+        text decides it (``_with_language``).
+        """
         options = {**(self.default_options or {}), **options}
         plan = plan_audio(self._model, self._audio_output, options)
         config = SessionConfig(
@@ -345,7 +388,7 @@ class QwenTtsEntity(TextToSpeechEntity):
             speech_rate=_number(options, CONF_SPEECH_RATE, float),
             pitch_rate=_number(options, CONF_PITCH_RATE, float),
             volume=_number(options, CONF_VOLUME, int),
-            language_type=options.get(CONF_LANGUAGE_TYPE) or language_type_for(language),
+            language_type=options.get(CONF_LANGUAGE_TYPE) or None,
             instructions=options.get(CONF_INSTRUCTIONS) or None,
         )
         try:

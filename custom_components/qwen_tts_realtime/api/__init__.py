@@ -38,6 +38,7 @@ from .errors import (
     QwenTtsValidationError,
     QwenTtsVoiceNotFoundError,
 )
+from .language import detect_language_type
 from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts
 from .retry import RetryPolicy
@@ -81,6 +82,7 @@ __all__ = [
     "VoicePreview",
     "audio_data_uri",
     "custom_voice_name",
+    "detect_language_type",
     "get_model",
     "language_type_for",
     "models_for_region",
