@@ -838,6 +838,7 @@ class _SessionFaults:
     error_after: int = 0
     drop_after: int | None = None
     stall_after: int | None = None
+    garble_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1164,6 +1165,17 @@ class _RealtimeSession:
             faults.stall_after = None
             self._stalled = True
             await asyncio.get_running_loop().create_future()  # until the socket is closed
+        if faults.garble_after is not None and (final or self._deltas >= faults.garble_after):
+            faults.garble_after = None
+            # A frame cut off mid-JSON, as a broken proxy might pass on; nothing after it
+            # arrives (the client must give up on this connection).
+            async with self._send_lock:
+                try:
+                    await self._ws.send_str('{"type": "response.audio.delta", "delta": "AAAA')
+                except ConnectionError as err:
+                    raise _StopSession from err
+            self._stalled = True
+            await asyncio.get_running_loop().create_future()  # until the socket is closed
 
     async def _render(self, segment: _Segment, config: Mapping[str, Any]) -> list[bytes]:
         """Synthesize a segment and cut it into delta payloads of about chunk_ms each."""
@@ -1455,7 +1467,7 @@ class DashScopeEmulator:
         self._closing = False
         self._handshake_faults: deque[tuple[int, str, str]] = deque()
         self._http_faults: deque[tuple[int, str, str]] = deque()
-        self._session_faults = _SessionFaults()
+        self._session_faults: deque[_SessionFaults] = deque()
         self._session_starts: dict[str, deque[float]] = {}
         self.rate_limited = 0
         self._hanging_handshakes = 0
@@ -1549,18 +1561,34 @@ class DashScopeEmulator:
         """Never answer the next upgrade request (a connect timeout for the client)."""
         self._hanging_handshakes += 1
 
-    def inject_error_event(self, code: str, message: str, *, after_deltas: int = 0) -> None:
-        """Next session: send an ``error`` event after N audio deltas, then close (1011)."""
-        self._session_faults.error = (code, message)
-        self._session_faults.error_after = after_deltas
+    def _next_sessions(self, sessions: int) -> list[_SessionFaults]:
+        """Return the fault records of the next ``sessions`` sessions."""
+        while len(self._session_faults) < sessions:
+            self._session_faults.append(_SessionFaults())
+        return list(self._session_faults)[:sessions]
 
-    def drop_connection(self, *, after_deltas: int) -> None:
-        """Next session: close TCP after N deltas (no close frame, no session.finished)."""
-        self._session_faults.drop_after = after_deltas
+    def inject_error_event(
+        self, code: str, message: str, *, after_deltas: int = 0, sessions: int = 1
+    ) -> None:
+        """Next session(s): send an ``error`` event after N audio deltas, then close (1011)."""
+        for faults in self._next_sessions(sessions):
+            faults.error = (code, message)
+            faults.error_after = after_deltas
 
-    def stall(self, *, after_deltas: int) -> None:
-        """Next session: go silent after N deltas but keep the socket open."""
-        self._session_faults.stall_after = after_deltas
+    def drop_connection(self, *, after_deltas: int, sessions: int = 1) -> None:
+        """Next session(s): close TCP after N deltas (no close frame, no session.finished)."""
+        for faults in self._next_sessions(sessions):
+            faults.drop_after = after_deltas
+
+    def stall(self, *, after_deltas: int, sessions: int = 1) -> None:
+        """Next session(s): go silent after N deltas but keep the socket open."""
+        for faults in self._next_sessions(sessions):
+            faults.stall_after = after_deltas
+
+    def garble(self, *, after_deltas: int, sessions: int = 1) -> None:
+        """Next session(s): send a frame that is not valid JSON after N deltas, then nothing."""
+        for faults in self._next_sessions(sessions):
+            faults.garble_after = after_deltas
 
     def fail_next_http(self, status: int, code: str, message: str) -> None:
         """Answer the next customization request with this error body."""
@@ -1677,7 +1705,7 @@ class DashScopeEmulator:
             config=_default_config(session_id, model),
         )
         self.sessions.append(record)
-        faults, self._session_faults = self._session_faults, _SessionFaults()
+        faults = self._session_faults.popleft() if self._session_faults else _SessionFaults()
         session = _RealtimeSession(self, ws, request, record, faults)
         self._live.add(session)
         try:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from custom_components.qwen_tts_realtime.api import (
+    MAX_RESUMES,
     Endpoint,
     QwenTtsApiError,
     QwenTtsAuthError,
@@ -34,6 +35,8 @@ from .tls_helpers import make_local_tls
 FLASH = "qwen3-tts-flash-realtime"
 SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然后一起吃晚饭。"]
 WRITER_TASK = "qwen_tts_text_writer"
+# A fault in the first session and in each resumed one.
+EVERY_SESSION = MAX_RESUMES + 1
 
 
 @pytest.fixture
@@ -71,7 +74,7 @@ async def test_server_commit_streams_all_audio(
     client: QwenTtsClient, emulator: DashScopeEmulator
 ) -> None:
     """Every appended chunk is spoken: the PCM lasts exactly as long as the whole text."""
-    pcm = await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
+    pcm = await _collect(client, SessionConfig(voice="Cherry", mode="server_commit"), SENTENCES)
 
     expected = synth_audio_seconds("".join(SENTENCES), emulator.options.ms_per_char)
     assert len(pcm) / 2 / 24000 == pytest.approx(expected, abs=0.001)
@@ -135,22 +138,34 @@ async def test_audio_arrives_before_the_text_ends(
     assert emulator.sessions[0].finished
 
 
-async def test_commit_mode_commits_each_chunk(
+async def test_commit_mode_commits_each_sentence(
     client: QwenTtsClient, emulator: DashScopeEmulator
 ) -> None:
-    """In commit mode every chunk is committed and answered by its own response."""
-    config = SessionConfig(voice="Cherry", mode="commit")
-    pcm = await _collect(client, config, ["第一句", "第二句话"])
+    """Commit mode (the default): chunks are regrouped into sentences, one commit and response each.
 
-    assert len(pcm) / 2 / 24000 == pytest.approx(synth_audio_seconds("第一句第二句话", 80))
-    assert [event["type"] for event in emulator.sessions[0].received] == [
-        "session.update",
-        "input_text_buffer.append",
-        "input_text_buffer.commit",
-        "input_text_buffer.append",
-        "input_text_buffer.commit",
-        "session.finish",
+    The unfinished sentence of a chunk waits for the next chunk; the last one
+    is committed when the text ends.
+    """
+    chunks = ["今天天气很好。明天", "也不错！Let's go", " for a walk in the park. And", " then"]
+    pcm = await _collect(client, SessionConfig(voice="Cherry"), chunks)
+
+    assert len(pcm) / 2 / 24000 == pytest.approx(synth_audio_seconds("".join(chunks), 80))
+    session = emulator.sessions[0]
+    assert session.config["mode"] == "commit"
+    assert [event.get("text") for event in session.received[1:-1]] == [
+        "今天天气很好。",
+        None,
+        "明天也不错！",
+        None,
+        "Let's go for a walk in the park. ",
+        None,
+        "And then",
+        None,
     ]
+    assert [event["type"] for event in session.received[1:-1:2]] == ["input_text_buffer.append"] * 4
+    assert [event["type"] for event in session.received[2:-1:2]] == ["input_text_buffer.commit"] * 4
+    assert sum(event["type"] == "response.done" for event in session.sent) == 4
+    assert session.finished
 
 
 async def test_session_update_carries_every_setting(
@@ -175,7 +190,7 @@ async def test_session_update_carries_every_setting(
     assert update["type"] == "session.update"
     assert update["session"] == {
         "voice": "Cherry",
-        "mode": "server_commit",
+        "mode": "commit",
         "response_format": "wav",
         "sample_rate": 16000,
         "speech_rate": 1.2,
@@ -294,11 +309,11 @@ async def test_slow_handshake_times_out(
 
 
 @pytest.mark.parametrize(
-    ("code", "error"),
+    ("code", "error", "sessions"),
     [
-        ("InternalError", QwenTtsApiError),
-        ("Throttling.RateQuota", QwenTtsRateLimitError),
-        ("InvalidApiKey", QwenTtsAuthError),
+        ("InternalError", QwenTtsApiError, EVERY_SESSION),
+        ("Throttling.RateQuota", QwenTtsRateLimitError, EVERY_SESSION),
+        ("InvalidApiKey", QwenTtsAuthError, 1),  # a new session cannot cure it: not resumed
     ],
 )
 async def test_error_event_mid_stream(
@@ -306,14 +321,16 @@ async def test_error_event_mid_stream(
     emulator: DashScopeEmulator,
     code: str,
     error: type[QwenTtsApiError],
+    sessions: int,
 ) -> None:
-    """An error event keeps the server's code and message."""
-    emulator.inject_error_event(code, "Something went wrong.", after_deltas=1)
+    """An error event in every session keeps the server's code and message."""
+    emulator.inject_error_event(code, "Something went wrong.", after_deltas=1, sessions=sessions)
     with pytest.raises(error) as caught:
         await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
     assert caught.value.code == code
     assert caught.value.server_message == "Something went wrong."
     assert client.recent_sessions[-1].error == code
+    assert len(emulator.sessions) == sessions
     _assert_clean()
     await _assert_pool_free(client)
 
@@ -327,8 +344,8 @@ async def test_server_rejects_settings(client: QwenTtsClient, emulator: DashScop
 
 
 async def test_dropped_connection(client: QwenTtsClient, emulator: DashScopeEmulator) -> None:
-    """A connection lost mid-stream is a connection error, never a silent short answer."""
-    emulator.drop_connection(after_deltas=2)
+    """A connection lost mid-stream again and again is a connection error, never a short answer."""
+    emulator.drop_connection(after_deltas=2, sessions=EVERY_SESSION)
     with pytest.raises(QwenTtsConnectionError):
         await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
     _assert_clean()
@@ -338,8 +355,8 @@ async def test_dropped_connection(client: QwenTtsClient, emulator: DashScopeEmul
 async def test_stalled_service_times_out(
     client: QwenTtsClient, emulator: DashScopeEmulator
 ) -> None:
-    """A service that stops sending mid-answer ends in QwenTtsTimeoutError, not a hang."""
-    emulator.stall(after_deltas=1)
+    """A service that keeps stopping mid-answer ends in QwenTtsTimeoutError, not a hang."""
+    emulator.stall(after_deltas=1, sessions=EVERY_SESSION)
     with pytest.raises(QwenTtsTimeoutError):
         await _collect(client, SessionConfig(voice="Cherry"), SENTENCES)
     _assert_clean()
@@ -427,7 +444,7 @@ async def test_text_source_failure_propagates(
         """The language model broke off."""
 
     async def broken() -> AsyncIterator[str]:
-        yield "半句"
+        yield "一句话。"
         await emulator.wait_for_client_event("input_text_buffer.append")
         raise LlmFailedError
 

@@ -890,6 +890,41 @@ async def test_stall(emulator: DashScopeEmulator, http: aiohttp.ClientSession) -
     assert not record.finished
 
 
+async def test_garbled_frame(emulator: DashScopeEmulator, http: aiohttp.ClientSession) -> None:
+    """After N deltas a frame that is not JSON arrives, then nothing more."""
+    emulator.garble(after_deltas=1)
+    async with connect(http, emulator) as conn:
+        await conn.configure()
+        await conn.send("input_text_buffer.append", text="Garbled sentence.")
+        events = await conn.until("response.audio.delta")
+        async with asyncio.timeout(RECEIVE_GUARD):
+            garbled = await conn.ws.receive()
+    assert len(events) == 5
+    assert garbled.type is aiohttp.WSMsgType.TEXT
+    with pytest.raises(ValueError, match="Unterminated string"):
+        json.loads(garbled.data)
+    await emulator.wait_sessions_closed()
+    assert emulator.sessions[0].closed_by_client_early
+
+
+async def test_faults_for_several_sessions(
+    emulator: DashScopeEmulator, http: aiohttp.ClientSession
+) -> None:
+    """A fault armed for two sessions breaks the next two; the third is clean."""
+    emulator.drop_connection(after_deltas=1, sessions=2)
+    for _ in range(2):
+        async with connect(http, emulator) as conn:
+            await conn.configure()
+            await conn.send("input_text_buffer.append", text="Dropped sentence.")
+            await conn.send("session.finish")
+            assert types(await conn.rest())[-1] == "response.audio.delta"
+    async with connect(http, emulator) as conn:
+        await conn.configure()
+        await conn.send("input_text_buffer.append", text="Fine.")
+        await conn.send("session.finish")
+        assert types(await conn.rest())[-1] == "session.finished"
+
+
 async def test_client_closing_early_is_recorded(
     emulator: DashScopeEmulator, http: aiohttp.ClientSession
 ) -> None:

@@ -23,7 +23,7 @@ from pytest_homeassistant_custom_component.typing import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.qwen_tts_realtime.api import get_model, language_type_for
+from custom_components.qwen_tts_realtime.api import MAX_RESUMES, get_model, language_type_for
 from custom_components.qwen_tts_realtime.audio_output import AudioPlan, plan_audio
 from custom_components.qwen_tts_realtime.const import (
     CONF_AUDIO_OUTPUT,
@@ -799,11 +799,17 @@ async def test_failure_mid_stream_is_a_translated_error(
     fault: str,
     key: str,
 ) -> None:
-    """A session that breaks after some audio ends the stream with a translated error."""
+    """Sessions that keep breaking after some audio end the stream with a translated error.
+
+    (One that breaks once is resumed: see test_tts_resume.py.)
+    """
+    sessions = MAX_RESUMES + 1
     if fault == "error":
-        emulator.inject_error_event("Throttling.RateQuota", "Too many requests.", after_deltas=2)
+        emulator.inject_error_event(
+            "Throttling.RateQuota", "Too many requests.", after_deltas=2, sessions=sessions
+        )
     else:
-        emulator.drop_connection(after_deltas=2)
+        emulator.drop_connection(after_deltas=2, sessions=sessions)
     stream = tts.async_create_stream(
         hass, CHERRY, "zh-CN", options={tts.ATTR_PREFERRED_FORMAT: "wav"}
     )
@@ -815,6 +821,7 @@ async def test_failure_mid_stream_is_a_translated_error(
 
     assert raised.value.translation_key == key
     assert read_wav(b"".join(received)).seconds > 0  # the audio before the failure was delivered
+    assert len(emulator.sessions) == sessions
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
 
 

@@ -41,7 +41,7 @@ from .errors import (
 from .language import detect_language_type
 from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts
-from .retry import RetryPolicy
+from .retry import MAX_RESUMES, RetryPolicy
 from .session_config import SessionConfig
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "DESIGN_MODELS",
     "LANGUAGE_TYPES",
     "MAX_PREVIEW_TEXT",
+    "MAX_RESUMES",
     "MAX_VOICE_PROMPT",
     "MODELS",
     "DesignedVoice",

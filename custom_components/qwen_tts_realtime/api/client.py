@@ -28,7 +28,9 @@ from .enrollment import (
 from .errors import QwenTtsProtocolError
 from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts, stream_speech
+from .responses import Progress
 from .retry import RetryPolicy, synthesize_with_retry
+from .segmenter import Segmenter
 from .session_config import SessionConfig
 
 LIST_TIMEOUT = 15.0
@@ -77,20 +79,24 @@ class QwenTtsClient:
     ) -> AsyncGenerator[bytes]:
         """Stream ``text`` into a realtime session and yield its audio as it arrives.
 
-        A session that fails before its first audio byte is retried (see
-        ``retry``); each start waits for the model's rate limit. Close the
-        generator (``contextlib.aclosing``) to close the socket at once.
+        A session that fails before its first audio byte is retried, one that
+        fails later is resumed in commit mode (see ``retry``); each start waits
+        for the model's rate limit. Close the generator
+        (``contextlib.aclosing``) to close the socket at once.
         ``on_session_end`` gets the stats of every session the request opened,
         as each one closes (usage, first audio, error).
         """
         info = get_model(model)
         per_minute = info.requests_per_minute if info else None
+        commit = config.mode == "commit"
         return synthesize_with_retry(
-            lambda replay: self._session(model, config, replay, on_session_end),
+            lambda replay, progress: self._session(model, config, replay, progress, on_session_end),
             text,
             policy=self.retry,
             budget=self.timeouts.first_audio,
             before_attempt=lambda: self.rate_limiter.acquire(model, per_minute),
+            segmenter=Segmenter(boundaries=commit),
+            resume=commit,
         )
 
     async def _session(
@@ -98,6 +104,7 @@ class QwenTtsClient:
         model: str,
         config: SessionConfig,
         text: AsyncIterable[str],
+        progress: Progress | None,
         on_end: Callable[[SessionStats], None] | None,
     ) -> AsyncGenerator[bytes]:
         """Run one session, recording its stats in the history and reporting them at its end."""
@@ -112,6 +119,7 @@ class QwenTtsClient:
             text=text,
             timeouts=self.timeouts,
             stats=stats,
+            progress=progress,
         )
         try:
             async with aclosing(session) as audio:

@@ -1,8 +1,9 @@
 """One realtime synthesis session: text streams in, audio streams out.
 
 Protocol (protocol.md A): connect with ``?model=``, wait for ``session.created``,
-send one ``session.update``, append text as it arrives, send ``session.finish``
-and read until ``session.finished`` so the tail of the audio is never lost.
+send one ``session.update``, append text as it arrives (in ``commit`` mode one
+segment at a time, each committed), send ``session.finish`` and read until
+``session.finished`` so the tail of the audio is never lost.
 """
 
 import asyncio
@@ -30,6 +31,7 @@ from .errors import (
     error_from_response,
     rejects_voice,
 )
+from .responses import Progress, ResponseTracker
 from .session_config import Mode, SessionConfig
 from .validation import validate_session_config
 
@@ -177,6 +179,22 @@ def _parse(message: aiohttp.WSMessage) -> dict[str, Any]:
     raise QwenTtsProtocolError(f"Unexpected {message.type.name} frame")
 
 
+def _response_id(event: dict[str, Any]) -> str | None:
+    """Return the id of the response a ``response.*`` event is about, if it says."""
+    response = event.get("response")
+    if isinstance(response, dict) and isinstance(response.get("id"), str):
+        return str(response["id"])
+    response_id = event.get("response_id")
+    return response_id if isinstance(response_id, str) else None
+
+
+def _response_status(event: dict[str, Any]) -> str | None:
+    """Return the status of a ``response.done`` event, if it has one."""
+    response = event.get("response")
+    status = response.get("status") if isinstance(response, dict) else None
+    return status if isinstance(status, str) else None
+
+
 def _raise_error_event(event: dict[str, Any]) -> None:
     """Turn a server ``error`` event into the matching exception."""
     error = event.get("error")
@@ -193,32 +211,37 @@ class _Session:
     """The state of one open session, shared by the text writer and the audio reader."""
 
     def __init__(
-        self, ws: aiohttp.ClientWebSocketResponse, stats: SessionStats, timeouts: Timeouts
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        stats: SessionStats,
+        timeouts: Timeouts,
+        tracker: ResponseTracker | None,
     ) -> None:
         """Start with nothing sent and nothing owed."""
         self._ws = ws
         self._stats = stats
         self._timeouts = timeouts
+        self._tracker = tracker
         self._finish_sent = False
         self._response_open = False
         self._writer_error: BaseException | None = None
         self._pending_timeout: asyncio.Timeout | None = None
 
     async def write(self, text: AsyncIterable[str], mode: Mode) -> None:
-        """Append text as it arrives, then finish the session.
+        """Append the segments as they arrive (committing each in commit mode), then finish.
 
         A failure of the text source closes the socket so the reader stops and
         re-raises it; a failed send just ends the writer, the reader reports why.
         """
         try:
-            async for chunk in text:
-                if not chunk:
-                    continue
+            async for segment in text:
                 if self._stats.first_text_sent is None:
                     self._stats.first_text_sent = self._stats.elapsed()
-                self._stats.characters_sent += len(chunk)
-                await self._ws.send_str(_event("input_text_buffer.append", text=chunk))
+                self._stats.characters_sent += len(segment)
+                await self._ws.send_str(_event("input_text_buffer.append", text=segment))
                 if mode == "commit":
+                    if self._tracker is not None:
+                        self._tracker.committed()
                     await self._ws.send_str(_event("input_text_buffer.commit"))
             await self._ws.send_str(_event("session.finish"))
             self._finish_sent = True
@@ -282,19 +305,13 @@ class _Session:
                     yield audio
                 case "response.created":
                     self._response_open = True
-                    response = event.get("response")
-                    if isinstance(response, dict) and isinstance(response.get("id"), str):
-                        self._stats.response_ids.append(response["id"])
+                    response_id = _response_id(event)
+                    if response_id is not None:
+                        self._stats.response_ids.append(response_id)
+                    if self._tracker is not None:
+                        self._tracker.created(response_id)
                 case "response.done":
-                    self._response_open = False
-                    self._stats.add_usage(event.get("response"))
-                    _LOGGER.debug(
-                        "Session %s: response %d done at %.3f s",
-                        self._stats.session_id,
-                        len(self._stats.response_ids),
-                        self._stats.elapsed(),
-                    )
-                    self._check_response_status(event)
+                    self._on_response_done(event)
                 case "session.finished":
                     self._stats.finished = self._stats.elapsed()
                     return
@@ -304,6 +321,22 @@ class _Session:
                     # Lifecycle events (session.updated, output_item.*, content_part.*,
                     # committed, ...) carry nothing we need; unknown ones are future additions.
                     pass
+
+    def _on_response_done(self, event: dict[str, Any]) -> None:
+        """Note a finished response (and the segment it completed); raise if it failed."""
+        self._response_open = False
+        self._stats.add_usage(event.get("response"))
+        status = _response_status(event)
+        if self._tracker is not None:
+            self._tracker.done(_response_id(event), completed=status in {None, "completed"})
+        _LOGGER.debug(
+            "Session %s: response %d %s at %.3f s",
+            self._stats.session_id,
+            len(self._stats.response_ids),
+            status or "done",
+            self._stats.elapsed(),
+        )
+        self._check_response_status(event)
 
     @staticmethod
     def _decode_delta(event: dict[str, Any]) -> bytes:
@@ -336,9 +369,13 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
     text: AsyncIterable[str],
     timeouts: Timeouts,
     stats: SessionStats,
+    progress: Progress | None = None,
 ) -> AsyncGenerator[bytes]:
     """Synthesize ``text`` (which may still be being written) and yield audio as it comes.
 
+    ``text`` is a stream of segments, each one append (and, in commit mode, one
+    commit). With ``progress`` (commit mode) the session counts the segments its
+    completed responses spoke, starting at ``progress.spoken``.
     The audio is in ``config.response_format``. Closing or cancelling the
     iterator closes the socket and stops the writer.
     """
@@ -365,7 +402,8 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
             stats.session_created,
         )
         await ws.send_str(_event("session.update", session=config.to_wire()))
-        session = _Session(ws, stats, timeouts)
+        tracker = ResponseTracker(progress) if progress is not None else None
+        session = _Session(ws, stats, timeouts, tracker)
         writer = asyncio.create_task(session.write(text, config.mode), name="qwen_tts_text_writer")
         async for audio in session.read():
             yield audio

@@ -11,7 +11,9 @@ class SessionConfig:
     """Everything ``session.update`` can carry; ``None`` means "not sent"."""
 
     voice: str
-    mode: Mode = "server_commit"
+    # commit: the client cuts the text into segments and knows which text each
+    # response speaks, so a session that breaks can be resumed (see retry.py).
+    mode: Mode = "commit"
     response_format: str = "pcm"
     sample_rate: int = 24000
     speech_rate: float | None = None
