@@ -5,6 +5,7 @@ import re
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, patch
 
@@ -14,11 +15,12 @@ from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntryState,
+    ConfigSubentry,
     SubentryFlowContext,
 )
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.translation import async_get_translations
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -35,6 +37,7 @@ from custom_components.qwen_tts_realtime.api import (
 from custom_components.qwen_tts_realtime.const import (
     CONF_AUDIO_OUTPUT,
     CONF_BASE_URL,
+    CONF_FALLBACK_ENGINE,
     CONF_INSTRUCTIONS,
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
@@ -648,6 +651,7 @@ async def test_add_system_voice_profile(
         CONF_VOLUME,
         CONF_PRONUNCIATION,
         CONF_AUDIO_OUTPUT,
+        CONF_FALLBACK_ENGINE,
     ]
     voices = _options(result, CONF_VOICE)
     assert voices[0] == {"value": "Cherry", "label": "Cherry (芊悦)"}
@@ -775,6 +779,7 @@ async def test_legacy_model_offers_only_what_it_supports(
         CONF_LANGUAGE_TYPE,
         CONF_PRONUNCIATION,
         CONF_AUDIO_OUTPUT,
+        CONF_FALLBACK_ENGINE,
     ]
     assert _options(result, CONF_LANGUAGE_TYPE) == ["auto", "chinese", "english"]
     assert _options(result, CONF_AUDIO_OUTPUT) == ["auto", "wav"]
@@ -926,6 +931,69 @@ async def test_reconfigure_profile(hass: HomeAssistant, init_integration: MockCo
     assert _default(result, CONF_LANGUAGE_TYPE) == "english"
     assert _suggested(result, CONF_INSTRUCTIONS) == "Calm and slow."
     assert _default(result, CONF_AUDIO_OUTPUT) == "wav"
+
+
+async def test_profile_fallback_engine_is_chosen_checked_and_cleared(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Another TTS entity can speak for the profile; not one that is gone, never itself."""
+    hass.config_entries.async_add_subentry(
+        init_integration,
+        ConfigSubentry(
+            data=MappingProxyType({**DEFAULT_PROFILE, CONF_VOICE: "Serena"}),
+            subentry_type=SUBENTRY_TTS,
+            title="Serena",
+            unique_id=None,
+        ),
+    )
+    await hass.async_block_till_done()
+    voice_input = {
+        CONF_VOICE: "Cherry",
+        CONF_LANGUAGE_TYPE: "auto",
+        CONF_SPEECH_RATE: 1.0,
+        CONF_PITCH_RATE: 1.0,
+        CONF_VOLUME: 50,
+        CONF_AUDIO_OUTPUT: "auto",
+    }
+
+    async def open_voice_step() -> FlowResult[Any, Any]:
+        """Open Cherry's settings at the voice step."""
+        result = await _start_profile_flow(hass, init_integration, PROFILE_SUBENTRY_ID)
+        return await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {CONF_MODEL: DEFAULT_PROFILE[CONF_MODEL]}
+        )
+
+    result = await open_voice_step()
+    selector = _schema(result)[_marker(result, CONF_FALLBACK_ENGINE)]
+    assert selector.config["domain"] == ["tts"]
+    assert selector.config["exclude_entities"] == ["tts.cherry"]
+    assert _suggested(result, CONF_FALLBACK_ENGINE) is None
+    with pytest.raises(InvalidData):
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], voice_input | {CONF_FALLBACK_ENGINE: "tts.cherry"}
+        )
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], voice_input | {CONF_FALLBACK_ENGINE: "tts.removed_engine"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_FALLBACK_ENGINE: "fallback_not_found"}
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], voice_input | {CONF_FALLBACK_ENGINE: "tts.serena"}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.subentries[PROFILE_SUBENTRY_ID].data[CONF_FALLBACK_ENGINE] == (
+        "tts.serena"
+    )
+
+    result = await open_voice_step()
+    assert _suggested(result, CONF_FALLBACK_ENGINE) == "tts.serena"
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], voice_input)
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert CONF_FALLBACK_ENGINE not in init_integration.subentries[PROFILE_SUBENTRY_ID].data
 
 
 @pytest.mark.parametrize("subentry_id", [None, PROFILE_SUBENTRY_ID])

@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from typing import Any, override
 
 import probatio
+from homeassistant.components import tts
+from homeassistant.components.tts.const import DOMAIN as TTS_DOMAIN
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_USER,
@@ -17,7 +19,10 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -50,6 +55,7 @@ from .const import (
     AUDIO_OUTPUTS,
     CONF_AUDIO_OUTPUT,
     CONF_BASE_URL,
+    CONF_FALLBACK_ENGINE,
     CONF_INSTRUCTIONS,
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
@@ -348,7 +354,9 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
             except QwenTtsValidationError as err:
                 errors["base"] = err.reason
                 placeholders |= err.details
-            else:
+            if fallback_error := self._fallback_error(profile.get(CONF_FALLBACK_ENGINE)):
+                errors[CONF_FALLBACK_ENGINE] = fallback_error
+            if not errors:
                 return self._async_save_profile(profile)
             self._profile |= user_input
         return self.async_show_form(
@@ -457,7 +465,34 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
                 options=outputs, mode=SelectSelectorMode.LIST, translation_key=CONF_AUDIO_OUTPUT
             )
         )
+        fields[
+            probatio.Optional(
+                CONF_FALLBACK_ENGINE,
+                description={"suggested_value": profile.get(CONF_FALLBACK_ENGINE)},
+            )
+        ] = EntitySelector(
+            EntitySelectorConfig(
+                domain=TTS_DOMAIN,
+                exclude_entities=[own] if (own := self._own_entity_id()) else [],
+            )
+        )
         return probatio.Schema(fields)
+
+    def _own_entity_id(self) -> str | None:
+        """Return the TTS entity of the profile being reconfigured (a new one has none yet)."""
+        if self.source == SOURCE_USER:
+            return None
+        subentry_id = self._get_reconfigure_subentry().subentry_id
+        return er.async_get(self.hass).async_get_entity_id(TTS_DOMAIN, DOMAIN, subentry_id)
+
+    def _fallback_error(self, engine: str | None) -> str | None:
+        """Return the form error for a fallback engine that does not exist.
+
+        The selector itself refuses other domains and the profile's own entity.
+        """
+        if engine is not None and tts.async_resolve_engine(self.hass, engine) is None:
+            return "fallback_not_found"
+        return None
 
     @staticmethod
     def _profile_from_input(model: ModelInfo, user_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -479,6 +514,8 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         for key in (CONF_INSTRUCTIONS, CONF_PRONUNCIATION):
             if text := user_input.get(key, "").strip():
                 profile[key] = text
+        if fallback := user_input.get(CONF_FALLBACK_ENGINE):
+            profile[CONF_FALLBACK_ENGINE] = fallback
         return profile
 
     def _async_save_profile(self, profile: dict[str, Any]) -> SubentryFlowResult:

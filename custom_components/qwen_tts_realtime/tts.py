@@ -20,7 +20,7 @@ from homeassistant.components.tts import (
 from homeassistant.components.tts.entity import TTSAudioRequest
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import language as language_util
@@ -32,15 +32,18 @@ from .api import (
     QwenTtsVoiceNotFoundError,
     SessionConfig,
     SessionStats,
+    TextBuffer,
     VoiceKind,
     detect_language_type,
     get_model,
     language_type_for,
 )
+from .api.segmenter import Segmenter
 from .api.validation import validate_session_config
 from .audio_output import DEFAULT_FORMAT, AudioPlan, plan_audio
 from .const import (
     CONF_AUDIO_OUTPUT,
+    CONF_FALLBACK_ENGINE,
     CONF_INSTRUCTIONS,
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
@@ -63,6 +66,7 @@ from .const import (
 from .data import QwenTtsConfigEntry, async_forget_cloned_voice
 from .devices import profile_device_info
 from .exceptions import to_ha_error
+from .fallback import FallbackFailedError, async_fallback_audio
 from .markdown import strip_markdown, strip_markdown_stream
 from .pronunciation import PronunciationDictionary, parse_pronunciation, pronunciation_stream
 from .reports import async_send_report
@@ -264,6 +268,7 @@ class QwenTtsEntity(TextToSpeechEntity):
         self._model = get_model(self._model_id)
         self._voice: str = profile[CONF_VOICE]
         self._audio_output: str = profile.get(CONF_AUDIO_OUTPUT, OUTPUT_AUTO)
+        self._fallback_engine: str | None = profile.get(CONF_FALLBACK_ENGINE) or None
         self._voices: list[Voice] = []
         self._subentry_id = self._attr_unique_id = subentry.subentry_id
         self._attr_name = subentry.title
@@ -327,7 +332,8 @@ class QwenTtsEntity(TextToSpeechEntity):
             return TTSAudioResponse("wav", _once(self._silence(request.options)))
         config = self._with_language(config, request.language, opening)
         return TTSAudioResponse(
-            plan.extension, self._stream(plan, config, _prepend(opening, spoken))
+            plan.extension,
+            self._stream(plan, config, request.language, _prepend(opening, spoken)),
         )
 
     @override
@@ -339,7 +345,9 @@ class QwenTtsEntity(TextToSpeechEntity):
         if not (spoken := strip_markdown(message)):
             return "wav", self._silence(options)
         config = self._with_language(config, language, spoken)
-        audio = b"".join([chunk async for chunk in self._audio(plan, config, _once(spoken))])
+        audio = b"".join(
+            [chunk async for chunk in self._audio(plan, config, language, _once(spoken))]
+        )
         return plan.extension, plan.wav_file(audio) if plan.extension == "wav" else audio
 
     def _silence(self, options: Mapping[str, Any]) -> bytes:
@@ -398,7 +406,7 @@ class QwenTtsEntity(TextToSpeechEntity):
         return plan, config
 
     async def _stream(
-        self, plan: AudioPlan, config: SessionConfig, text: AsyncIterable[str]
+        self, plan: AudioPlan, config: SessionConfig, language: str, text: AsyncIterable[str]
     ) -> AsyncGenerator[bytes]:
         """Yield the audio, behind one streaming WAV header when the plan is WAV.
 
@@ -407,7 +415,7 @@ class QwenTtsEntity(TextToSpeechEntity):
         sending a player a WAV that breaks off.
         """
         header = plan.streaming_header() if plan.extension == "wav" else b""
-        async for audio in self._audio(plan, config, text):
+        async for audio in self._audio(plan, config, language, text):
             if header:
                 yield header
                 header = b""
@@ -416,12 +424,55 @@ class QwenTtsEntity(TextToSpeechEntity):
             yield header
 
     async def _audio(
+        self, plan: AudioPlan, config: SessionConfig, language: str, text: AsyncIterable[str]
+    ) -> AsyncGenerator[bytes]:
+        """Yield the audio of the plain (Markdown-free) text in the planned shape.
+
+        When no session could start, the profile's fallback engine speaks instead:
+        the buffer gives it all the text, what the failed attempts read and the rest.
+        """
+        # Kept as it comes (the client cuts its own segments); only a fallback replays it.
+        async with TextBuffer(text, Segmenter(boundaries=False)) as buffer:
+            started = False
+            try:
+                async for audio in self._service_audio(plan, config, buffer.replay()):
+                    started = True
+                    yield audio
+            except QwenTtsError as err:
+                error = self._translated(err, config)
+                if started or self._fallback_engine is None:
+                    raise error from err
+                failure = err
+            else:
+                return
+            LOGGER.warning(
+                "%s could not start a DashScope session (%s, %s); %s speaks instead",
+                self.entity_id,
+                type(failure).__name__,
+                getattr(failure, "code", "-"),
+                self._fallback_engine,
+            )
+            try:
+                async for audio in async_fallback_audio(
+                    self.hass,
+                    speaker=self.entity_id,
+                    engine=self._fallback_engine,
+                    language=language,
+                    plan=plan,
+                    text=buffer.replay(),
+                ):
+                    yield audio
+            except FallbackFailedError:
+                raise error from failure
+
+    async def _service_audio(
         self, plan: AudioPlan, config: SessionConfig, text: AsyncIterable[str]
     ) -> AsyncGenerator[bytes]:
-        """Run one session on the plain text, with the profile's pronunciation.
+        """Run one synthesis (with its retries) on the text, with the profile's pronunciation.
 
         Yields the audio in the planned shape. The text comes Markdown-free, so
-        ``**HA**`` is replaced like ``HA``.
+        ``**HA**`` is replaced like ``HA``; the dictionary is written for Qwen's
+        voices, so a fallback engine gets the text as it was.
         """
         converter = plan.pcm_converter()
         spoken = pronunciation_stream(text, self._pronunciation)
@@ -433,14 +484,16 @@ class QwenTtsEntity(TextToSpeechEntity):
             async with aclosing(synthesis) as audio_stream:
                 async for audio in audio_stream:
                     yield converter.convert(audio) if converter else audio
-        except QwenTtsError as err:
-            if isinstance(err, QwenTtsVoiceNotFoundError) and self._speaks_cloned_voices:
-                # Deleted in the console or by another home: the profile's issue opens now.
-                async_forget_cloned_voice(self.hass, self._entry, config.voice)
-            raise to_ha_error(self.hass, self._entry, err, self._model_id) from err
         finally:
             # Also when the listener stopped early: what was spoken is billed.
             async_send_report(self.hass, self._entry.entry_id, self._subentry_id, sessions)
+
+    def _translated(self, err: QwenTtsError, config: SessionConfig) -> HomeAssistantError:
+        """Return the translated error of a failed synthesis, acting on what it tells."""
+        if isinstance(err, QwenTtsVoiceNotFoundError) and self._speaks_cloned_voices:
+            # Deleted in the console or by another home: the profile's issue opens now.
+            async_forget_cloned_voice(self.hass, self._entry, config.voice)
+        return to_ha_error(self.hass, self._entry, err, self._model_id)
 
     @property
     def _speaks_cloned_voices(self) -> bool:

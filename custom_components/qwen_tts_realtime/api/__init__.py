@@ -43,6 +43,7 @@ from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts
 from .retry import MAX_RESUMES, RetryPolicy
 from .session_config import SessionConfig
+from .text_buffer import TextBuffer
 
 __all__ = [
     "CATALOG_VERSION",
@@ -78,6 +79,7 @@ __all__ = [
     "SessionConfig",
     "SessionStats",
     "SystemVoice",
+    "TextBuffer",
     "Timeouts",
     "VoiceKind",
     "VoicePreview",

@@ -7,7 +7,9 @@ session resumed after a fault can start at any segment.
 """
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
+from types import TracebackType
+from typing import Self
 
 from .segmenter import Segmenter
 
@@ -28,6 +30,20 @@ class TextBuffer:
     def start(self) -> None:
         """Start reading the source in the background."""
         self._task = asyncio.create_task(self._pump(), name="qwen_tts_text_buffer")
+
+    async def __aenter__(self) -> Self:
+        """Start reading the source; leaving the block stops it."""
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop reading the source."""
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop reading the source."""
@@ -69,7 +85,7 @@ class TextBuffer:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def replay(self, start: int = 0) -> AsyncIterator[str]:
+    async def replay(self, start: int = 0) -> AsyncGenerator[str]:
         """Yield the segments from number ``start`` on: first those buffered, then new ones."""
         index = start
         while True:
