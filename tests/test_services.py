@@ -1,5 +1,6 @@
 """The voice enrollment actions, end to end: Home Assistant, ffmpeg and the DashScope emulator."""
 
+import asyncio
 import base64
 import json
 import logging
@@ -450,6 +451,41 @@ async def test_actions_need_a_loaded_account(
             return_response=True,
         )
     assert err.value.translation_key == "service_config_entry_not_loaded"
+
+
+async def test_actions_wait_for_a_reloading_account(
+    hass: HomeAssistant, emulator: DashScopeEmulator, init_integration: MockConfigEntry
+) -> None:
+    """An action called while the account reloads (a profile was just added) waits for it.
+
+    The account's set-up is held at its voice listing, so the action arrives while the
+    entry is not loaded, as the next action of a script after create_voice can.
+    """
+    grandpa, teacher = _seed_voices(emulator)
+    in_setup, release = asyncio.Event(), asyncio.Event()
+    list_voices = QwenTtsClient.list_voices
+
+    async def held_in_setup(client: QwenTtsClient) -> Any:
+        """List the voices; during the entry's set-up, only once the test says so."""
+        if init_integration.state is ConfigEntryState.SETUP_IN_PROGRESS:
+            in_setup.set()
+            await release.wait()
+        return await list_voices(client)
+
+    with patch.object(QwenTtsClient, "list_voices", held_in_setup):
+        reload = hass.async_create_task(hass.config_entries.async_reload(init_integration.entry_id))
+        await in_setup.wait()
+        listing = hass.async_create_task(
+            hass.services.async_call(DOMAIN, "list_voices", {}, blocking=True, return_response=True)
+        )
+        release.set()
+        response = await listing
+        assert await reload
+
+    assert response is not None
+    listed: Any = response["voices"]
+    assert [voice["voice_id"] for voice in listed] == [grandpa.voice, teacher.voice]
+    assert init_integration.state is ConfigEntryState.LOADED
 
 
 @pytest.mark.usefixtures("init_integration")

@@ -130,11 +130,19 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
 
 
-def _get_entry(call: ServiceCall) -> QwenTtsConfigEntry:
-    """Return the loaded account the call is for (the only one when not given)."""
-    entry: QwenTtsConfigEntry = service.async_get_config_entry(
-        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
-    )
+async def _async_get_entry(call: ServiceCall) -> QwenTtsConfigEntry:
+    """Return the loaded account the call is for (the only one when not given).
+
+    An account that is reloading holds its setup lock until it is loaded again: adding
+    or changing a voice profile (create_voice with create_profile too) reloads it, and
+    an automation's next action must wait for that, not fail with "not loaded".
+    """
+    entry_id: str | None = call.data.get(ATTR_CONFIG_ENTRY_ID)
+    for candidate in call.hass.config_entries.async_entries(DOMAIN):
+        if entry_id in (None, candidate.entry_id) and candidate.setup_lock.locked():
+            async with candidate.setup_lock:
+                pass
+    entry: QwenTtsConfigEntry = service.async_get_config_entry(call.hass, DOMAIN, entry_id)
     return entry
 
 
@@ -158,7 +166,7 @@ async def _async_refresh_voices(hass: HomeAssistant, entry: QwenTtsConfigEntry) 
 async def _async_create_voice(call: ServiceCall) -> ServiceResponse:
     """Check and normalise the recording, clone the voice, and optionally add a profile."""
     hass = call.hass
-    entry = _get_entry(call)
+    entry = await _async_get_entry(call)
     preferred_name: str = call.data[ATTR_PREFERRED_NAME]
     # Checked first: it is instant, while the recording may take a while to prepare.
     if not PREFERRED_NAME.fullmatch(preferred_name):
@@ -205,7 +213,7 @@ async def _async_design_voice(call: ServiceCall) -> ServiceResponse:
     at once; optionally a voice profile speaking with the new voice is added.
     """
     hass = call.hass
-    entry = _get_entry(call)
+    entry = await _async_get_entry(call)
     # Known before anything is sent: a voice whose preview has nowhere to go is not made.
     folder = preview_folder(hass)
     language: str | None = call.data.get(ATTR_LANGUAGE)
@@ -266,7 +274,7 @@ def _add_profile(
 
 async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
     """Return the account's cloned and designed voices, newest first (and refresh the pickers)."""
-    entry = _get_entry(call)
+    entry = await _async_get_entry(call)
     try:
         voices = await async_refresh_cloned_voices(call.hass, entry)
     except QwenTtsError as err:
@@ -287,7 +295,7 @@ async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
 
 async def _async_delete_voice(call: ServiceCall) -> None:
     """Delete a cloned or designed voice; profiles still using it get a repair issue."""
-    entry = _get_entry(call)
+    entry = await _async_get_entry(call)
     voice_id: str = call.data[ATTR_VOICE_ID].strip()
     if not voice_id:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="voice_id_required")
