@@ -75,7 +75,7 @@ _LOG_RECORD = re.compile(
     r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) "
 )
 _REPORTED_LEVELS = ("WARNING", "ERROR", "CRITICAL")
-_FAILING_LEVELS = ("ERROR", "CRITICAL")
+FAILING_LEVELS = ("ERROR", "CRITICAL")
 
 
 class SmokeError(Exception):
@@ -269,6 +269,7 @@ def write_configuration(config: Path, port: int, media: Path) -> None:
     """
     config.mkdir(parents=True)
     media.mkdir(parents=True)
+    write_start_state(config, port)
     (config / "configuration.yaml").write_text(
         f"""\
 homeassistant:
@@ -283,10 +284,6 @@ homeassistant:
   allowlist_external_dirs:
     - {media}
 
-http:
-  server_host: {LOOPBACK}
-  server_port: {port}
-
 logger:
   default: warning
   logs:
@@ -294,6 +291,29 @@ logger:
 """,
         encoding="utf-8",
     )
+
+
+def write_start_state(config: Path, port: int) -> None:
+    """Store the HTTP server settings and the finished onboarding steps, in their oldest format.
+
+    Since 2026.10 an ``http:`` block in configuration.yaml is only a trial: unless it is
+    confirmed in the UI, Home Assistant goes back to port 8123 on every address and restarts
+    after five minutes. Settings in the store are the confirmed ones. The onboarding steps
+    after the user are marked done so the web UI opens (the ``core_config`` step would set up
+    integrations that reach the internet). Home Assistant migrates both files from version 1
+    on load, so this does not depend on the current storage format.
+    """
+    storage = config / ".storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    stores = {
+        "http": {"server_host": [LOOPBACK], "server_port": port},
+        # Version 1 knew only the user step: the migration adds the later ones as done.
+        "onboarding": {"done": []},
+    }
+    for key, data in stores.items():
+        (storage / key).write_text(
+            json.dumps({"version": 1, "key": key, "data": data}), encoding="utf-8"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,6 +330,7 @@ class HomeAssistant:
         self.base_url = base_url
         self.client_id = f"{base_url}/"
         self.token = ""
+        self.refresh_token = ""
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._ws_id = 0
 
@@ -384,6 +405,7 @@ class HomeAssistant:
             if response.status != 200 or "access_token" not in tokens:  # noqa: PLR2004
                 raise SmokeError(f"/auth/token answered HTTP {response.status}: {tokens}")
         self.token = tokens["access_token"]
+        self.refresh_token = tokens["refresh_token"]
 
     async def ws(self, command: dict[str, Any]) -> Any:
         """Send one WebSocket command and return its result (raise on an error result)."""
@@ -964,7 +986,7 @@ def other_log_errors(log_text: str) -> list[str]:
     return [
         record.splitlines()[0]
         for level, record in log_records(log_text)
-        if level in _FAILING_LEVELS and DOMAIN not in record
+        if level in FAILING_LEVELS and DOMAIN not in record
     ]
 
 
@@ -993,34 +1015,44 @@ def integration_log_findings(log_text: str, console_text: str) -> list[tuple[str
 # ---------------------------------------------------------------------------------------------
 
 
-async def start_and_check(processes: Processes, results: Results) -> None:
-    """Start the emulator and Home Assistant, wait for its HTTP server, run the scenario."""
-    work = processes.work
+async def start_home_assistant(
+    processes: Processes, session: aiohttp.ClientSession
+) -> tuple[HomeAssistant, str]:
+    """Start the emulator and Home Assistant; return a client once its HTTP server answers.
+
+    Also returns the emulator's base URL.
+    """
     say("- start the DashScope emulator and Home Assistant")
     emulator_url = await processes.start_emulator()
     say(f"  emulator at {emulator_url} (key {API_KEY})")
     port = free_port()
-    write_configuration(processes.config, port, work / "media")
+    write_configuration(processes.config, port, processes.work / "media")
     await processes.start_hass(port)
+    ha = HomeAssistant(session, f"http://{LOOPBACK}:{port}")
+
+    async def onboarding() -> Any:
+        """Return the onboarding steps once the HTTP server answers."""
+        processes.check_hass_running()
+        with contextlib.suppress(aiohttp.ClientError):
+            return await ha.get("/api/onboarding")
+        return None
+
+    await wait_for(
+        "Home Assistant's HTTP server",
+        onboarding,
+        lambda steps: isinstance(steps, list),
+        timeout=STARTUP_TIMEOUT,
+    )
+    return ha, emulator_url
+
+
+async def start_and_check(processes: Processes, results: Results) -> None:
+    """Start the emulator and Home Assistant, wait for its HTTP server, run the scenario."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        ha = HomeAssistant(session, f"http://{LOOPBACK}:{port}")
-
-        async def onboarding() -> Any:
-            """Return the onboarding steps once the HTTP server answers."""
-            processes.check_hass_running()
-            with contextlib.suppress(aiohttp.ClientError):
-                return await ha.get("/api/onboarding")
-            return None
-
-        await wait_for(
-            "Home Assistant's HTTP server",
-            onboarding,
-            lambda steps: isinstance(steps, list),
-            timeout=STARTUP_TIMEOUT,
-        )
+        ha, emulator_url = await start_home_assistant(processes, session)
         try:
-            await scenario(ha, work, emulator_url, results)
+            await scenario(ha, processes.work, emulator_url, results)
         finally:
             await ha.close()
 
@@ -1071,7 +1103,7 @@ def report(processes: Processes, results: Results, failure: str | None, *, stric
         say("\nLast lines of the Home Assistant log:\n" + tail(processes.log_file))
         say("\nLast lines of the emulator log:\n" + tail(processes.work / "emulator.log", 20))
         return 1
-    errors = [finding for finding in findings if finding[0] in _FAILING_LEVELS]
+    errors = [finding for finding in findings if finding[0] in FAILING_LEVELS]
     if errors or (strict_log and findings):
         say(f"\nFAIL (Home Assistant {results.ha_version}): the log has the findings above")
         return 1
