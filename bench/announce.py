@@ -20,8 +20,9 @@ import argparse
 import asyncio
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 
@@ -47,6 +48,15 @@ FFMPEG_ARGS = (
 )
 # What a fix on Home Assistant's side could add before "-i" (not what it runs today).
 NO_PROBING = ("-probesize", "32", "-analyzeduration", "0")
+# Home Assistant 2026.10's tts _async_convert_audio for a satellite's WAV: on 2026.10 every
+# satellite answer (Assist reply and announcement) passes it; 2026.11 skips it when the
+# entity made the requested shape.
+CONVERT_ARGS = (
+    *("-hide_banner", "-loglevel", "error", "-f", "wav", "-probesize", "32", "-i", "pipe:0"),
+    *("-f", "wav", "-ar", "22050", "-ac", "1", "-sample_fmt", "s16", "-fflags", "+bitexact"),
+    "pipe:1",
+)
+WAV_HEADER_BYTES = 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +127,54 @@ async def shapes() -> list[Shape]:
     ]
 
 
+class _Source:
+    """Paces a shape's bytes in real time (times ``speed``) and counts what went out."""
+
+    def __init__(self, shape: Shape, speed: float) -> None:
+        """Cut the body into chunks of ``CHUNK_SECONDS`` of audio."""
+        self._shape = shape
+        self._interval = CHUNK_SECONDS / speed
+        self._count = max(1, round(SECONDS / CHUNK_SECONDS))
+        self._step = -(-len(shape.body) // self._count)
+        self.sent = 0
+        self.started = 0.0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield the header with the first chunk, then one chunk per interval."""
+        self.started = time.monotonic()
+        for index in range(self._count):
+            piece = self._shape.body[index * self._step : (index + 1) * self._step]
+            yield self._shape.header + piece if index == 0 else piece
+            self.sent = index + 1
+            await asyncio.sleep(self._interval)
+
+    async def first_output(self, process: asyncio.subprocess.Process, skip: int = 0) -> Outcome:
+        """Time ffmpeg's first output byte past ``skip`` header bytes, then drain it."""
+        assert process.stdout is not None
+        received = 0
+        while received <= skip and (data := await process.stdout.read(65536)):
+            received += len(data)
+        outcome = Outcome(
+            time.monotonic() - self.started if received > skip else None,
+            self.sent * CHUNK_SECONDS,
+        )
+        while await process.stdout.read(65536):
+            pass
+        await process.wait()
+        return outcome
+
+
 async def measure(shape: Shape, speed: float) -> Outcome:
-    """Serve ``shape`` at ``speed`` times real time to HA's ffmpeg command; time its first byte."""
-    chunks = max(1, round(SECONDS / CHUNK_SECONDS))
-    step = -(-len(shape.body) // chunks)
-    served = {"chunks": 0, "started": 0.0}
+    """Serve ``shape`` at ``speed`` times real time to HA's announce command; time its output."""
+    source = _Source(shape, speed)
 
     async def serve(request: web.Request) -> web.StreamResponse:
         """Stream the shape like Home Assistant's TTS view: chunked, paced."""
         response = web.StreamResponse()
         response.content_type = "audio/x-wav"
         await response.prepare(request)
-        served["started"] = time.monotonic()
-        for index in range(chunks):
-            piece = shape.body[index * step : (index + 1) * step]
-            await response.write(shape.header + piece if index == 0 else piece)
-            served["chunks"] = index + 1
-            await asyncio.sleep(CHUNK_SECONDS / speed)
+        async for chunk in source.chunks():
+            await response.write(chunk)
         await response.write_eof()
         return response
 
@@ -144,26 +185,44 @@ async def measure(shape: Shape, speed: float) -> Outcome:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/tts_proxy/bench"
-    args = [*shape.extra_args, *(arg.format(url=url) for arg in FFMPEG_ARGS)]
     try:
         process = await asyncio.create_subprocess_exec(
             "ffmpeg",
-            *args,
+            *shape.extra_args,
+            *(arg.format(url=url) for arg in FFMPEG_ARGS),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        assert process.stdout is not None
-        first = await process.stdout.read(1)
-        outcome = Outcome(
-            time.monotonic() - served["started"] if first else None,
-            served["chunks"] * CHUNK_SECONDS,
-        )
-        while await process.stdout.read(65536):
-            pass
-        await process.wait()
+        return await source.first_output(process)
     finally:
         await runner.cleanup()
-    return outcome
+
+
+async def measure_conversion(shape: Shape, speed: float) -> Outcome:
+    """Feed ``shape`` to Home Assistant 2026.10's TTS conversion; time its first audio byte."""
+    source = _Source(shape, speed)
+    process = await asyncio.create_subprocess_exec(
+        "ffmpeg",
+        *CONVERT_ARGS,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    stdin = process.stdin
+
+    async def feed() -> None:
+        """Write the paced chunks, then end the input."""
+        async for chunk in source.chunks():
+            stdin.write(chunk)
+            await stdin.drain()
+        stdin.close()
+
+    writer = asyncio.create_task(feed())
+    try:
+        return await source.first_output(process, skip=WAV_HEADER_BYTES)
+    finally:
+        await writer
 
 
 async def main(speed: float) -> None:
@@ -171,10 +230,16 @@ async def main(speed: float) -> None:
     print(f"{SECONDS:.0f} s of audio served at {speed:g}x real time, {RATE} Hz mono")
     print("| stream | first ffmpeg output after first audio byte | audio served by then |")
     print("|---|---:|---:|")
-    for shape in await shapes():
-        outcome = await measure(shape, speed)
+    every = await shapes()
+    rows = [(shape.name, partial(measure, shape, speed)) for shape in every]
+    ours = every[0]
+    rows.append(
+        (f"{ours.name} in HA 2026.10's TTS conversion", partial(measure_conversion, ours, speed))
+    )
+    for name, run in rows:
+        outcome = await run()
         first = "none" if outcome.first_output is None else f"{outcome.first_output:.2f} s"
-        print(f"| {shape.name} | {first} | {outcome.audio_served:.1f} s |")
+        print(f"| {name} | {first} | {outcome.audio_served:.1f} s |")
 
 
 if __name__ == "__main__":
