@@ -7,6 +7,8 @@ trip) at RTT 0, 30 and 150 ms; both run in a process of their own (``bench/cloud
 Clients, each from its request to its first audio byte:
 
 * ``ours_cold``: the integration's client, a fresh TLS WebSocket per request;
+* ``bare``: the floor of any client on this machine: the protocol in a dozen lines of
+  aiohttp (no validation, retry, rate limit or stats), also on a fresh connection;
 * ``sdk``: Alibaba's ``dashscope`` 2.0.2 SDK running the guide's server_commit example;
 * ``ha_url``: Home Assistant in-process: ``POST /api/tts_get_url``, then ``GET`` the
   audio (streaming WAV), timed to the first body byte;
@@ -24,10 +26,12 @@ Markdown table of BENCHMARKS.md. Not part of CI::
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
@@ -45,6 +49,7 @@ from custom_components.qwen_tts_realtime.api import (
     QwenTtsClient,
     SessionConfig,
 )
+from tests.dashscope_emulator import REALTIME_PATH
 from tests.tls_helpers import LocalTls, make_local_tls
 
 from . import report, sdk_client
@@ -91,6 +96,37 @@ def ours_cold(http: aiohttp.ClientSession, base_url: str) -> Speak:
         stream = client.synthesize(DEFAULT_MODEL, SessionConfig(voice="Cherry"), _aiter(chunks))
         async with aclosing(stream):
             return await _first_of(stream, started)
+
+    return speak
+
+
+def bare(http: aiohttp.ClientSession, base_url: str) -> Speak:
+    """Return the least a client can do: connect, configure, send, read."""
+    url = f"{base_url.replace('https', 'wss', 1)}{REALTIME_PATH}?model={DEFAULT_MODEL}"
+    update = {"voice": "Cherry", "mode": "server_commit", "response_format": "pcm"}
+
+    def event(kind: str, **fields: Any) -> str:
+        """Return a client event."""
+        return json.dumps({"event_id": f"event_{uuid.uuid4().hex}", "type": kind, **fields})
+
+    async def speak(chunks: tuple[str, ...]) -> float:
+        """Run one session to session.finished; time its first audio delta."""
+        started = time.monotonic()
+        first: float | None = None
+        async with http.ws_connect(url, headers={"Authorization": f"Bearer {API_KEY}"}) as ws:
+            await ws.receive()  # session.created
+            await ws.send_str(event("session.update", session=update))
+            for chunk in chunks:
+                await ws.send_str(event("input_text_buffer.append", text=chunk))
+            await ws.send_str(event("session.finish"))
+            async for message in ws:
+                kind = json.loads(message.data)["type"]
+                if kind == "response.audio.delta" and first is None:
+                    first = time.monotonic() - started
+                if kind == "session.finished":
+                    break
+        assert first is not None, "no audio"
+        return first
 
     return speak
 
@@ -169,7 +205,8 @@ async def measure(runs: int, rtts_ms: tuple[int, ...]) -> dict[str, Any]:
         plain = await stack.enter_async_context(aiohttp.ClientSession())
         clients: dict[str, Speak] = {
             "ours_cold": ours_cold(ours, base_url),
-            "sdk": sdk(base_url.replace("https", "wss", 1) + "/api-ws/v1/realtime"),
+            "bare": bare(ours, base_url),
+            "sdk": sdk(base_url.replace("https", "wss", 1) + REALTIME_PATH),
             **await _home_assistant(stack, tls, base_url, plain),
         }
         for rtt_ms in rtts_ms:
