@@ -908,7 +908,7 @@ async def check_repairs(ha: HomeAssistant, account: Account, voice_id: str, clon
     say("  ok  delete_voice: the voice is gone from list_voices")
 
     say("- Repairs issue for the profile whose voice was deleted")
-    issue_id = f"cloned_voice_missing_{account.entry_id}_{cloned_id}"
+    issue_id = f"voice_missing_{account.entry_id}_{cloned_id}"
     issues = await wait_for(
         f"Repairs issue {issue_id}", ha.issues, lambda issues: issue_id in issues
     )

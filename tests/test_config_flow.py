@@ -816,7 +816,7 @@ async def test_cloned_voice_profile_lists_the_models_voices(
     await hass.async_block_till_done()
     # A voice just made with the create action: its answer carries no creation time.
     just_made = "qwen-tts-vc-baby-voice-20260302101010123-e5f6"
-    mock_config_entry.runtime_data.cloned_voices.append(
+    mock_config_entry.runtime_data.custom_voices.append(
         EnrolledVoice(voice_id=just_made, target_model=VC_MODEL)
     )
 
@@ -842,45 +842,67 @@ async def test_cloned_voice_profile_lists_the_models_voices(
     assert result["data"][CONF_VOICE] == CLONED_VOICE
 
 
-async def test_cloning_model_without_voices_aborts(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+@pytest.mark.parametrize(
+    ("model", "reason", "action"),
+    [
+        (VC_MODEL, "no_cloned_voices", "create_voice"),
+        ("qwen3-tts-vd-realtime-2026-01-15", "no_designed_voices", "design_voice"),
+    ],
+)
+async def test_custom_voice_model_without_voices_aborts(
+    hass: HomeAssistant, init_integration: MockConfigEntry, model: str, reason: str, action: str
 ) -> None:
-    """With no cloned voice for the model, the user is told to create one with the action."""
-    result = await _pick_model(hass, init_integration, VC_MODEL)
+    """With no cloned or designed voice for the model, the user is told which action makes one."""
+    result = await _pick_model(hass, init_integration, model)
 
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "no_cloned_voices"
+    assert result["reason"] == reason
     assert result["description_placeholders"] == {
-        "model": VC_MODEL,
-        "action": "qwen_tts_realtime.create_voice",
+        "model": model,
+        "action": f"qwen_tts_realtime.{action}",
     }
 
 
-async def test_designed_voice_is_checked_against_the_model(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+async def test_designed_voice_profile_offers_the_models_designed_voices(
+    hass: HomeAssistant, emulator: DashScopeEmulator, mock_config_entry: MockConfigEntry
 ) -> None:
-    """A voice-design model needs a designed voice id; anything else is refused with a reason."""
-    result = await _pick_model(hass, init_integration, "qwen3-tts-vd-realtime-2026-01-15")
-    settings = {
-        CONF_LANGUAGE_TYPE: "auto",
-        CONF_SPEECH_RATE: 1.0,
-        CONF_PITCH_RATE: 1.0,
-        CONF_VOLUME: 50,
-        CONF_AUDIO_OUTPUT: "auto",
-    }
+    """A voice-design model offers the designed voices made for it, not clones or others."""
+    vd_model = "qwen3-tts-vd-realtime-2026-01-15"
+    for voice, target, designer in (
+        (DESIGNED_VOICE, vd_model, "qwen-voice-design"),
+        (
+            "qwen-tts-vd-old-voice-20251220000000000-0001",
+            "qwen3-tts-vd-realtime-2025-12-16",
+            "qwen-voice-design",
+        ),
+        (CLONED_VOICE, VC_MODEL, "qwen-voice-enrollment"),
+    ):
+        emulator.voices[voice] = VoiceRecord(
+            voice=voice,
+            target_model=target,
+            preferred_name="v",
+            gmt_create="2026-01-02 03:04:05",
+            designer=designer,
+        )
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
 
-    result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {CONF_VOICE: "Cherry", **settings}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": "voice_not_for_model"}
-    assert result["description_placeholders"] == {
-        "model": "qwen3-tts-vd-realtime-2026-01-15",
-        "voice": "Cherry",
-    }
+    result = await _pick_model(hass, mock_config_entry, vd_model)
 
+    assert _options(result, CONF_VOICE) == [
+        {"value": DESIGNED_VOICE, "label": "announcer (2026-01-02 03:04)"}
+    ]
     result = await hass.config_entries.subentries.async_configure(
-        result["flow_id"], {CONF_VOICE: f" {DESIGNED_VOICE} ", **settings}
+        result["flow_id"],
+        {
+            CONF_VOICE: DESIGNED_VOICE,
+            CONF_LANGUAGE_TYPE: "auto",
+            CONF_SPEECH_RATE: 1.0,
+            CONF_PITCH_RATE: 1.0,
+            CONF_VOLUME: 50,
+            CONF_AUDIO_OUTPUT: "auto",
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "announcer"
@@ -1013,7 +1035,7 @@ async def test_models_follow_the_region(hass: HomeAssistant) -> None:
     """A Singapore account is not offered the Beijing-only model."""
     data = {CONF_REGION: "singapore", CONF_API_KEY: "sk-intl"}
     entry = MockConfigEntry(domain=DOMAIN, data=data, state=ConfigEntryState.LOADED)
-    entry.runtime_data = QwenTtsData(client=MagicMock(), cloned_voices=[])
+    entry.runtime_data = QwenTtsData(client=MagicMock(), custom_voices=[])
     entry.add_to_hass(hass)
 
     result = await _start_profile_flow(hass, entry)

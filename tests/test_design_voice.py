@@ -28,6 +28,7 @@ from .enrollment_helpers import (
     VD_MODEL,
     VOICE_ID,
     added_profile,
+    offered_voices,
 )
 from .tts_helpers import decode_audio, read_wav, retrieve_media, speak_wav
 
@@ -113,6 +114,8 @@ async def test_design_voice_with_a_profile_speaks(
     entity_id = added_profile(
         hass, init_integration, response, title="nainai", model=DESIGN_MODELS[1]
     )
+
+    assert offered_voices(hass, entity_id) == [voice_id]
 
     text = "乖孙，作业写完了没得？"
     speech = await speak_wav(hass, entity_id, text)
@@ -247,4 +250,4 @@ async def test_list_and_delete_designed_voices(
     assert emulator.voices == {}
     deletes = [r["model"] for r in emulator.http_requests if r["input"]["action"] == "delete"]
     assert deletes == ["qwen-voice-design"]
-    assert init_integration.runtime_data.cloned_voices == []
+    assert init_integration.runtime_data.custom_voices == []

@@ -61,7 +61,7 @@ async def test_diagnostics_of_a_loaded_entry(
         voice=voice, target_model="qwen3-tts-vc-realtime-2026-01-15", preferred_name="grandpa"
     )
     client = init_integration.runtime_data.client
-    init_integration.runtime_data.cloned_voices = await client.list_voices()
+    init_integration.runtime_data.custom_voices = await client.list_voices()
     assert await _speak(client)
     emulator.inject_error_event("DataInspectionFailed", "Input may be inappropriate.")
     with pytest.raises(QwenTtsApiError):
@@ -96,7 +96,7 @@ async def test_diagnostics_of_an_entry_that_failed_to_set_up(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, mock_config_entry)
 
     assert diagnostics["entry"]["state"] == "setup_error"
-    assert diagnostics["cloned_voice_count"] is None
+    assert diagnostics["custom_voice_count"] is None
     assert diagnostics["recent_sessions"] == []
     assert [profile["title"] for profile in diagnostics["profiles"]] == ["Cherry"]
     assert API_KEY not in json.dumps(diagnostics)

@@ -36,7 +36,7 @@ async def test_setup_lists_cloned_voices_and_unloads(
     await hass.async_block_till_done()
 
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    voices = mock_config_entry.runtime_data.cloned_voices
+    voices = mock_config_entry.runtime_data.custom_voices
     assert [(voice.voice_id, voice.target_model, voice.language) for voice in voices] == [
         (CLONED_VOICE, "qwen3-tts-vc-realtime-2026-01-15", "zh")
     ]

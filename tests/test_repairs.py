@@ -1,4 +1,4 @@
-"""Repairs: a voice profile whose cloned voice is gone, and the fix that gives it another."""
+"""Repairs: a voice profile whose cloned or designed voice is gone, and the fix for it."""
 
 from http import HTTPStatus
 from typing import Any
@@ -15,7 +15,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.qwen_tts_realtime.api import CLONING_MODELS
+from custom_components.qwen_tts_realtime.api import CLONING_MODELS, DESIGN_MODELS
 from custom_components.qwen_tts_realtime.const import (
     CONF_MODEL,
     CONF_VOICE,
@@ -28,39 +28,51 @@ from .dashscope_emulator import DashScopeEmulator, VoiceRecord
 from .enrollment_helpers import offered_voices
 
 VC_MODEL = CLONING_MODELS[0]
+VD_MODEL = DESIGN_MODELS[0]
 GRANDPA = "qwen-tts-vc-grandpa-voice-20260301101010123-a1b2"
 GRANDMA = "qwen-tts-vc-grandma-voice-20260302101010123-b2c3"
 TEACHER = "qwen-tts-vc-teacher-voice-20260201090909123-c3d4"
 PROFILE_ID = "profile_grandpa"
 
 
-def _voice(voice_id: str, target_model: str, created: str) -> VoiceRecord:
-    """Return an enrolled voice as the emulator stores it."""
+def _voice(
+    voice_id: str, target_model: str, created: str, designer: str = "qwen-voice-enrollment"
+) -> VoiceRecord:
+    """Return a cloned (or, with the design model as ``designer``, designed) voice."""
     name = voice_id.split("-")[3]
     return VoiceRecord(
-        voice=voice_id, target_model=target_model, preferred_name=name, gmt_create=created
+        voice=voice_id,
+        target_model=target_model,
+        preferred_name=name,
+        gmt_create=created,
+        designer=designer,
+    )
+
+
+def _with_profile(entry: MockConfigEntry, model: str, voice: str) -> MockConfigEntry:
+    """Return the account with a second profile, PROFILE_ID, speaking with ``voice``."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        data=dict(entry.data),
+        unique_id=entry.unique_id,
+        subentries_data=[
+            *(subentry.as_dict() for subentry in entry.subentries.values()),
+            ConfigSubentryDataWithId(
+                data=DEFAULT_PROFILE | {CONF_MODEL: model, CONF_VOICE: voice},
+                subentry_id=PROFILE_ID,
+                subentry_type=SUBENTRY_TTS,
+                title=voice.split("-")[3],
+                unique_id=None,
+            ),
+        ],
     )
 
 
 @pytest.fixture
 def vc_entry(mock_config_entry: MockConfigEntry) -> MockConfigEntry:
     """Return the account with a second profile speaking with the cloned voice "grandpa"."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        data=dict(mock_config_entry.data),
-        unique_id=mock_config_entry.unique_id,
-        subentries_data=[
-            *(subentry.as_dict() for subentry in mock_config_entry.subentries.values()),
-            ConfigSubentryDataWithId(
-                data=DEFAULT_PROFILE | {CONF_MODEL: VC_MODEL, CONF_VOICE: GRANDPA},
-                subentry_id=PROFILE_ID,
-                subentry_type=SUBENTRY_TTS,
-                title="grandpa",
-                unique_id=None,
-            ),
-        ],
-    )
+    return _with_profile(mock_config_entry, VC_MODEL, GRANDPA)
 
 
 @pytest.fixture
@@ -101,6 +113,26 @@ async def _submit(client: Any, flow_id: str, user_input: dict[str, Any]) -> dict
     assert response.status == HTTPStatus.OK
     result: dict[str, Any] = await response.json()
     return result
+
+
+def _profile_entity(hass: HomeAssistant) -> str:
+    """Return the TTS entity of the profile PROFILE_ID."""
+    entity_id = er.async_get(hass).async_get_entity_id(TTS_DOMAIN, DOMAIN, PROFILE_ID)
+    assert entity_id is not None
+    return entity_id
+
+
+async def _refused_announcement(hass: HomeAssistant, text: str) -> ir.IssueEntry:
+    """Speak with the profile whose voice is gone; return the issue the refusal opened."""
+    stream = tts.async_create_stream(
+        hass, _profile_entity(hass), None, {tts.ATTR_PREFERRED_FORMAT: "wav"}
+    )
+    stream.async_set_message(text)
+    with pytest.raises(HomeAssistantError) as err:
+        _ = [chunk async for chunk in stream.async_stream_result()]
+    assert err.value.translation_key == "voice_not_found"
+    [issue] = _issues(hass)
+    return issue
 
 
 def _offered(result: dict[str, Any]) -> list[str]:
@@ -232,16 +264,9 @@ async def test_a_voice_the_service_no_longer_has_raises_the_issue_at_once(
     await _set_up(hass, vc_entry)
     assert _issues(hass) == []
     del emulator.voices[GRANDPA]
-    entity_id = er.async_get(hass).async_get_entity_id(TTS_DOMAIN, DOMAIN, PROFILE_ID)
-    assert entity_id is not None
 
-    stream = tts.async_create_stream(hass, entity_id, None, {tts.ATTR_PREFERRED_FORMAT: "wav"})
-    stream.async_set_message("晚安，做个好梦。")
-    with pytest.raises(HomeAssistantError) as err:
-        _ = [chunk async for chunk in stream.async_stream_result()]
+    issue = await _refused_announcement(hass, "晚安，做个好梦。")
 
-    assert err.value.translation_key == "voice_not_found"
-    [issue] = _issues(hass)
     assert issue.translation_key == "cloned_voice_missing"
     assert issue.translation_placeholders == {
         "profile": "grandpa",
@@ -250,6 +275,48 @@ async def test_a_voice_the_service_no_longer_has_raises_the_issue_at_once(
     }
     # The fix offers what is left, not the voice that was refused.
     assert _offered(await _start_fix(await hass_client(), issue)) == [GRANDMA]
+    await emulator.wait_sessions_closed()
+
+
+@pytest.mark.usefixtures("setup_repairs", "mock_tts_cache_dir")
+async def test_a_designed_voice_that_disappears_raises_its_issue(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Designed voices get the same issue, in their own words, and a fix with designed voices.
+
+    "nainai" is deleted in the console: the refused announcement opens the issue and the fix
+    offers "announcer"; once that is deleted too, the fix points to the design_voice action.
+    """
+    nainai = "qwen-tts-vd-nainai-voice-20260301101010123-a1b2"
+    announcer = "qwen-tts-vd-announcer-voice-20260302101010123-b2c3"
+    for voice_id, created in ((nainai, "2026-03-01 10:10:10"), (announcer, "2026-03-02 10:10:10")):
+        emulator.voices[voice_id] = _voice(voice_id, VD_MODEL, created, "qwen-voice-design")
+    entry = _with_profile(mock_config_entry, VD_MODEL, nainai)
+    await _set_up(hass, entry)
+    assert _issues(hass) == []
+    assert offered_voices(hass, _profile_entity(hass)) == [nainai, announcer]
+    del emulator.voices[nainai]
+
+    issue = await _refused_announcement(hass, "乖孙，吃饭了。")
+
+    assert issue.translation_key == "designed_voice_missing"
+    assert issue.translation_placeholders == {
+        "profile": "nainai",
+        "voice": nainai,
+        "model": VD_MODEL,
+    }
+    client = await hass_client()
+    result = await _start_fix(client, issue)
+    assert result["description_placeholders"]["action"] == f"{DOMAIN}.design_voice"
+    [field] = result["data_schema"]
+    assert [option["value"] for option in field["selector"]["select"]["options"]] == [announcer]
+
+    await hass.services.async_call(DOMAIN, "delete_voice", {"voice_id": announcer}, blocking=True)
+    result = await _start_fix(client, issue)
+    assert (result["type"], result["reason"]) == ("abort", "no_designed_voices")
     await emulator.wait_sessions_closed()
 
 
@@ -280,7 +347,7 @@ async def test_a_fix_for_a_vanished_profile_says_so(
     ir.async_create_issue(
         hass,
         DOMAIN,
-        "cloned_voice_missing_gone",
+        "voice_missing_gone",
         is_fixable=True,
         severity=ir.IssueSeverity.ERROR,
         translation_key="cloned_voice_missing",

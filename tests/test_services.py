@@ -104,7 +104,7 @@ async def test_create_voice_from_a_long_phone_memo(
     assert "only its first 60 s are uploaded" in caplog.text
     # The emulator checked the upload (mono, >= 24 kHz, <= 60 s) and stored the voice.
     assert emulator.voices[voice_id].target_model == VC_MODEL
-    assert [voice.voice_id for voice in init_integration.runtime_data.cloned_voices] == [voice_id]
+    assert [voice.voice_id for voice in init_integration.runtime_data.custom_voices] == [voice_id]
     # No profile unless asked for.
     assert list(init_integration.subentries) == ["profile_cherry"]
 
@@ -308,7 +308,7 @@ async def test_a_failed_refresh_does_not_fail_a_created_voice(
 ) -> None:
     """The voice exists once created: the action returns it even if the list cannot update."""
     with patch(
-        "custom_components.qwen_tts_realtime.services.async_refresh_cloned_voices",
+        "custom_components.qwen_tts_realtime.services.async_refresh_voices",
         side_effect=QwenTtsConnectionError("connection reset"),
     ):
         response = await create_voice(
@@ -368,7 +368,7 @@ async def test_list_voices(
             },
         ]
     }
-    assert [voice.voice_id for voice in init_integration.runtime_data.cloned_voices] == [
+    assert [voice.voice_id for voice in init_integration.runtime_data.custom_voices] == [
         grandpa.voice,
         teacher.voice,
     ]
@@ -401,7 +401,7 @@ async def test_delete_voice(
     )
 
     assert list(emulator.voices) == [teacher.voice]
-    assert [voice.voice_id for voice in init_integration.runtime_data.cloned_voices] == [
+    assert [voice.voice_id for voice in init_integration.runtime_data.custom_voices] == [
         teacher.voice
     ]
 

@@ -38,7 +38,7 @@ from custom_components.qwen_tts_realtime.const import (
     OUTPUT_WAV,
     SUBENTRY_TTS,
 )
-from custom_components.qwen_tts_realtime.data import async_refresh_cloned_voices
+from custom_components.qwen_tts_realtime.data import async_refresh_voices
 from custom_components.qwen_tts_realtime.tts import (
     LANGUAGE_TAGS,
     SILENCE_SECONDS,
@@ -735,7 +735,7 @@ async def test_voices_for_the_picker(
         target_model="qwen3-tts-vc-realtime-2025-11-27",
         preferred_name="other",
     )
-    await async_refresh_cloned_voices(hass, profiles)
+    await async_refresh_voices(hass, profiles)
     await hass.async_block_till_done()
 
     assert [voice["name"] for voice in await voices("tts.grandpa")] == [

@@ -9,7 +9,7 @@ from homeassistant.helpers.typing import ConfigType
 from .api import QwenTtsAuthError, QwenTtsError
 from .const import DOMAIN
 from .data import QwenTtsConfigEntry, QwenTtsData, create_client
-from .repairs import async_watch_cloned_voices
+from .repairs import async_watch_custom_voices
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -23,13 +23,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> bool:
-    """Check the key with a free call (which also lists the cloned voices), then add entities.
+    """Check the key with free calls (which list the custom voices), then add entities.
 
     Returns a bool: Home Assistant 2026.10 fails set-ups that return ``None``.
     """
     client = create_client(hass, entry.data)
     try:
-        cloned_voices = await client.list_voices()
+        custom_voices = await client.list_voices()
     except QwenTtsAuthError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN,
@@ -42,8 +42,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> b
             translation_key="cannot_connect",
             translation_placeholders={"code": type(err).__name__, "message": str(err)},
         ) from err
-    entry.runtime_data = QwenTtsData(client=client, cloned_voices=cloned_voices)
-    async_watch_cloned_voices(hass, entry)
+    entry.runtime_data = QwenTtsData(client=client, custom_voices=custom_voices)
+    async_watch_custom_voices(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

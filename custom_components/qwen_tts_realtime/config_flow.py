@@ -49,7 +49,7 @@ from .api import (
     custom_voice_name,
     models_for_region,
 )
-from .api.catalog import DESIGNED_VOICE_PREFIX, RATE_RANGE, VOLUME_RANGE
+from .api.catalog import RATE_RANGE, VOLUME_RANGE
 from .api.validation import validate_session_config
 from .const import (
     AUDIO_OUTPUTS,
@@ -71,6 +71,7 @@ from .const import (
     DOMAIN,
     OUTPUT_MP3,
     SERVICE_CREATE_VOICE,
+    SERVICE_DESIGN_VOICE,
     SUBENTRY_TTS,
 )
 from .data import QwenTtsConfigEntry, account_unique_id, create_client, endpoint_from_data
@@ -266,9 +267,25 @@ class QwenTtsConfigFlow(ConfigFlow, domain=DOMAIN):
         return {SUBENTRY_TTS: QwenTtsProfileFlowHandler}
 
 
-def cloned_voice_option(voice: EnrolledVoice) -> SelectOptionDict:
-    """Offer a cloned voice under the same label the TTS voice list uses."""
+def custom_voice_option(voice: EnrolledVoice) -> SelectOptionDict:
+    """Offer a cloned or designed voice under the same label the TTS voice list uses."""
     return SelectOptionDict(value=voice.voice_id, label=voice.label)
+
+
+def custom_voice_options(entry: QwenTtsConfigEntry, model_id: str) -> list[SelectOptionDict]:
+    """Offer the account's cloned or designed voices made for ``model_id``."""
+    return [
+        custom_voice_option(voice)
+        for voice in entry.runtime_data.custom_voices
+        if voice.target_model == model_id
+    ]
+
+
+def no_voices_abort(model: ModelInfo) -> tuple[str, str]:
+    """Return the abort reason for a custom-voice model without voices, and the fixing action."""
+    if model.voice_kind is VoiceKind.DESIGNED:
+        return "no_designed_voices", f"{DOMAIN}.{SERVICE_DESIGN_VOICE}"
+    return "no_cloned_voices", f"{DOMAIN}.{SERVICE_CREATE_VOICE}"
 
 
 def _choice(current: Any, allowed: list[str], fallback: str) -> str:
@@ -333,13 +350,11 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         """Pick the voice and tune it; the settings are checked against the model."""
         model = self._model
         voices = self._voice_options(model)
-        if voices is not None and not voices:
+        if not voices:
+            reason, action = no_voices_abort(model)
             return self.async_abort(
-                reason="no_cloned_voices",
-                description_placeholders={
-                    "model": model.model_id,
-                    "action": f"{DOMAIN}.{SERVICE_CREATE_VOICE}",
-                },
+                reason=reason,
+                description_placeholders={"model": model.model_id, "action": action},
             )
         errors: dict[str, str] = {}
         placeholders = {"model": model.model_id}
@@ -366,48 +381,25 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
             description_placeholders=placeholders,
         )
 
-    def _voice_options(self, model: ModelInfo) -> list[SelectOptionDict] | None:
-        """Return the voices to pick from, or ``None`` when the voice id is typed in."""
-        if model.voice_kind is VoiceKind.SYSTEM:
-            return [
-                SelectOptionDict(value=voice.voice_id, label=voice.display_name)
-                for voice in model.voices
-            ]
-        if model.voice_kind is VoiceKind.CLONED:
-            entry: QwenTtsConfigEntry = self._get_entry()
-            return [
-                cloned_voice_option(voice)
-                for voice in entry.runtime_data.cloned_voices
-                if voice.target_model == model.model_id
-            ]
-        # Designed voices are made in the Model Studio console; there is no list to offer.
-        return None
+    def _voice_options(self, model: ModelInfo) -> list[SelectOptionDict]:
+        """Return the voices to pick from: the model's own, or the account's made for it."""
+        if model.speaks_custom_voices:
+            return custom_voice_options(self._get_entry(), model.model_id)
+        return [
+            SelectOptionDict(value=voice.voice_id, label=voice.display_name)
+            for voice in model.voices
+        ]
 
-    def _voice_schema(
-        self, model: ModelInfo, voices: list[SelectOptionDict] | None
-    ) -> probatio.Schema:
+    def _voice_schema(self, model: ModelInfo, voices: list[SelectOptionDict]) -> probatio.Schema:
         """Build the voice form: only the settings the model supports."""
         profile = self._profile
         fields: dict[Any, Any] = {}
-        if voices is None:
-            voice = profile.get(CONF_VOICE, "")
-            fields[
-                probatio.Required(
-                    CONF_VOICE,
-                    default=voice
-                    if voice.startswith(DESIGNED_VOICE_PREFIX)
-                    else probatio.UNDEFINED,
-                )
-            ] = TextSelector()
-        else:
-            voice_ids = [voice["value"] for voice in voices]
-            fields[
-                probatio.Required(
-                    CONF_VOICE, default=_choice(profile.get(CONF_VOICE), voice_ids, voice_ids[0])
-                )
-            ] = SelectSelector(
-                SelectSelectorConfig(options=voices, mode=SelectSelectorMode.DROPDOWN)
+        voice_ids = [voice["value"] for voice in voices]
+        fields[
+            probatio.Required(
+                CONF_VOICE, default=_choice(profile.get(CONF_VOICE), voice_ids, voice_ids[0])
             )
+        ] = SelectSelector(SelectSelectorConfig(options=voices, mode=SelectSelectorMode.DROPDOWN))
         # Translation keys must be lower case; the profile keeps the service's spelling.
         languages = [language.lower() for language in model.language_types]
         fields[

@@ -20,7 +20,7 @@ class QwenTtsData:
     """What the platforms and services of one account share."""
 
     client: QwenTtsClient
-    cloned_voices: list[EnrolledVoice]
+    custom_voices: list[EnrolledVoice]
 
 
 type QwenTtsConfigEntry = ConfigEntry[QwenTtsData]
@@ -44,25 +44,23 @@ def create_client(hass: HomeAssistant, data: Mapping[str, Any]) -> QwenTtsClient
     )
 
 
-async def async_refresh_cloned_voices(
+async def async_refresh_voices(
     hass: HomeAssistant, entry: QwenTtsConfigEntry
 ) -> list[EnrolledVoice]:
-    """Fetch the account's cloned voices and tell the entities (raises ``QwenTtsError``)."""
+    """Fetch the account's cloned and designed voices and tell the entities (may raise)."""
     voices = await entry.runtime_data.client.list_voices()
-    entry.runtime_data.cloned_voices = voices
+    entry.runtime_data.custom_voices = voices
     async_dispatcher_send(hass, voices_updated_signal(entry.entry_id))
     return voices
 
 
 @callback
-def async_forget_cloned_voice(
-    hass: HomeAssistant, entry: QwenTtsConfigEntry, voice_id: str
-) -> None:
-    """Drop a cloned voice the service says no longer exists, and tell the entities.
+def async_forget_voice(hass: HomeAssistant, entry: QwenTtsConfigEntry, voice_id: str) -> None:
+    """Drop a custom voice the service says no longer exists, and tell the entities.
 
     The profiles that speak with it get their Repairs issue at once, without
     waiting for the next voice list.
     """
     data = entry.runtime_data
-    data.cloned_voices = [voice for voice in data.cloned_voices if voice.voice_id != voice_id]
+    data.custom_voices = [voice for voice in data.custom_voices if voice.voice_id != voice_id]
     async_dispatcher_send(hass, voices_updated_signal(entry.entry_id))

@@ -33,7 +33,7 @@ async def async_get_config_entry_diagnostics(
             {"title": subentry.title, "type": subentry.subentry_type, "data": dict(subentry.data)}
             for subentry in entry.subentries.values()
         ],
-        "cloned_voice_count": len(entry.runtime_data.cloned_voices) if loaded else None,
+        "custom_voice_count": len(entry.runtime_data.custom_voices) if loaded else None,
         "recent_sessions": (
             [stats.as_dict() for stats in entry.runtime_data.client.recent_sessions]
             if loaded

@@ -1,4 +1,4 @@
-"""Repairs: voice profiles whose cloned voice was deleted, and the flow that fixes them."""
+"""Repairs: voice profiles whose cloned or designed voice was deleted, and the fixing flow."""
 
 from typing import Any
 
@@ -14,30 +14,24 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from .api import VoiceKind, custom_voice_name, get_model
-from .config_flow import cloned_voice_option
-from .const import (
-    CONF_MODEL,
-    CONF_VOICE,
-    DOMAIN,
-    SERVICE_CREATE_VOICE,
-    voices_updated_signal,
-)
+from .api import custom_voice_name, get_model
+from .config_flow import custom_voice_options, no_voices_abort
+from .const import CONF_MODEL, CONF_VOICE, DOMAIN, voices_updated_signal
 from .data import QwenTtsConfigEntry
 
-ISSUE_CLONED_VOICE_MISSING = "cloned_voice_missing"
+ISSUE_VOICE_MISSING = "voice_missing"
 
 
 def _issue_id(entry_id: str, subentry_id: str) -> str:
     """Return the issue id of one profile."""
-    return f"{ISSUE_CLONED_VOICE_MISSING}_{entry_id}_{subentry_id}"
+    return f"{ISSUE_VOICE_MISSING}_{entry_id}_{subentry_id}"
 
 
 @callback
-def async_watch_cloned_voices(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> None:
-    """Keep a repair issue open for every profile whose cloned voice is gone.
+def async_watch_custom_voices(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> None:
+    """Keep a repair issue open for every profile whose cloned or designed voice is gone.
 
-    Checked now and whenever the entry's cloned voices are refreshed; the issues go
+    Checked now and whenever the entry's custom voices are refreshed; the issues go
     away with the entry (a reload checks again).
     """
 
@@ -55,13 +49,16 @@ def async_watch_cloned_voices(hass: HomeAssistant, entry: QwenTtsConfigEntry) ->
 
 @callback
 def _async_check_profiles(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> None:
-    """Open an issue for each cloned-voice profile whose voice the account no longer has."""
-    available = {voice.voice_id for voice in entry.runtime_data.cloned_voices}
+    """Open an issue for each custom-voice profile whose voice the account no longer has.
+
+    The issue's text names the kind: ``cloned_voice_missing`` or ``designed_voice_missing``.
+    """
+    available = {voice.voice_id for voice in entry.runtime_data.custom_voices}
     for subentry in entry.subentries.values():
         model = get_model(subentry.data.get(CONF_MODEL, ""))
         voice = subentry.data.get(CONF_VOICE, "")
         issue_id = _issue_id(entry.entry_id, subentry.subentry_id)
-        if model is None or model.voice_kind is not VoiceKind.CLONED or voice in available:
+        if model is None or not model.speaks_custom_voices or voice in available:
             ir.async_delete_issue(hass, DOMAIN, issue_id)
             continue
         ir.async_create_issue(
@@ -70,7 +67,7 @@ def _async_check_profiles(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> Non
             issue_id,
             is_fixable=True,
             severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_CLONED_VOICE_MISSING,
+            translation_key=f"{model.voice_kind}_voice_missing",
             translation_placeholders={
                 "profile": subentry.title,
                 "voice": voice,
@@ -90,8 +87,8 @@ def _async_delete_issues(hass: HomeAssistant, entry_id: str) -> None:
             ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
-class ClonedVoiceRepairFlow(RepairsFlow):
-    """Give a profile another cloned voice of the same model."""
+class CustomVoiceRepairFlow(RepairsFlow):
+    """Give a profile another cloned or designed voice of the same model."""
 
     def __init__(self, entry_id: str, subentry_id: str) -> None:
         """Remember which profile to fix."""
@@ -112,24 +109,20 @@ class ClonedVoiceRepairFlow(RepairsFlow):
             entry is None
             or entry.state is not ConfigEntryState.LOADED
             or (subentry := entry.subentries.get(self._subentry_id)) is None
+            or (model := get_model(subentry.data[CONF_MODEL])) is None
         ):
             return self.async_abort(reason="profile_unavailable")
-        model, old_voice = subentry.data[CONF_MODEL], subentry.data[CONF_VOICE]
+        old_voice = subentry.data[CONF_VOICE]
+        no_voices, action = no_voices_abort(model)
         placeholders = {
             "profile": subentry.title,
             "voice": old_voice,
-            "model": model,
-            "action": f"{DOMAIN}.{SERVICE_CREATE_VOICE}",
+            "model": model.model_id,
+            "action": action,
         }
-        voices = [
-            cloned_voice_option(voice)
-            for voice in entry.runtime_data.cloned_voices
-            if voice.target_model == model
-        ]
+        voices = custom_voice_options(entry, model.model_id)
         if not voices:
-            return self.async_abort(
-                reason="no_cloned_voices", description_placeholders=placeholders
-            )
+            return self.async_abort(reason=no_voices, description_placeholders=placeholders)
         if user_input is not None:
             new_voice = user_input[CONF_VOICE]
             # A profile named after its voice (the default) takes the new voice's name.
@@ -158,8 +151,8 @@ async def async_create_fix_flow(
     issue_id: str,  # noqa: ARG001
     data: dict[str, str | int | float | None] | None,
 ) -> RepairsFlow:
-    """Return the flow that fixes a profile with a deleted cloned voice."""
+    """Return the flow that fixes a profile with a deleted cloned or designed voice."""
     issue_data = data or {}
-    return ClonedVoiceRepairFlow(
+    return CustomVoiceRepairFlow(
         str(issue_data.get("entry_id")), str(issue_data.get("subentry_id"))
     )

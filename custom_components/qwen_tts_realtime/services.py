@@ -42,7 +42,7 @@ from .const import (
     SERVICE_LIST_VOICES,
     SUBENTRY_TTS,
 )
-from .data import QwenTtsConfigEntry, async_refresh_cloned_voices
+from .data import QwenTtsConfigEntry, async_refresh_voices
 from .exceptions import to_ha_error
 from .preview import async_save_preview, preview_folder
 from .recording import async_prepare_recording
@@ -153,7 +153,7 @@ async def _async_refresh_voices(hass: HomeAssistant, entry: QwenTtsConfigEntry) 
     action would make people repeat a creation that already happened.
     """
     try:
-        await async_refresh_cloned_voices(hass, entry)
+        await async_refresh_voices(hass, entry)
     except QwenTtsError as err:
         LOGGER.warning(
             "The voice list of %s could not be refreshed (%s); it updates when the "
@@ -276,7 +276,7 @@ async def _async_list_voices(call: ServiceCall) -> ServiceResponse:
     """Return the account's cloned and designed voices, newest first (and refresh the pickers)."""
     entry = await _async_get_entry(call)
     try:
-        voices = await async_refresh_cloned_voices(call.hass, entry)
+        voices = await async_refresh_voices(call.hass, entry)
     except QwenTtsError as err:
         raise to_ha_error(call.hass, entry, err) from err
     return {
@@ -301,7 +301,7 @@ async def _async_delete_voice(call: ServiceCall) -> None:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="voice_id_required")
     # A listed voice's kind is known; otherwise the client reads it off the id.
     kind = next(
-        (voice.kind for voice in entry.runtime_data.cloned_voices if voice.voice_id == voice_id),
+        (voice.kind for voice in entry.runtime_data.custom_voices if voice.voice_id == voice_id),
         None,
     )
     try:

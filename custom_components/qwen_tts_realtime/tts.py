@@ -63,7 +63,7 @@ from .const import (
     SUBENTRY_TTS,
     voices_updated_signal,
 )
-from .data import QwenTtsConfigEntry, async_forget_cloned_voice
+from .data import QwenTtsConfigEntry, async_forget_voice
 from .devices import profile_device_info
 from .exceptions import to_ha_error
 from .fallback import FallbackFailedError, async_fallback_audio
@@ -190,18 +190,19 @@ def _default_options(
 
 
 def voice_list(
-    model_id: str, model: ModelInfo | None, profile_voice: str, cloned: list[EnrolledVoice]
+    model_id: str, model: ModelInfo | None, profile_voice: str, custom: list[EnrolledVoice]
 ) -> list[Voice]:
     """Return the voices the model speaks with, the profile's voice first.
 
+    A cloned- or designed-voice model speaks the account's voices made for it.
     Pipelines pick the first voice when the user picks none.
     """
     voices: list[Voice] = []
     if model is not None and model.voice_kind is VoiceKind.SYSTEM:
         voices = [Voice(voice.voice_id, voice.display_name) for voice in model.voices]
-    elif model is not None and model.voice_kind is VoiceKind.CLONED:
+    elif model is not None:
         voices = [
-            Voice(voice.voice_id, voice.label) for voice in cloned if voice.target_model == model_id
+            Voice(voice.voice_id, voice.label) for voice in custom if voice.target_model == model_id
         ]
     first = [voice for voice in voices if voice.voice_id == profile_voice]
     rest = [voice for voice in voices if voice.voice_id != profile_voice]
@@ -290,7 +291,7 @@ class QwenTtsEntity(TextToSpeechEntity):
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Build the voice list and follow changes of the account's cloned voices."""
+        """Build the voice list and follow changes of the account's custom voices."""
         await super().async_added_to_hass()
         self._update_voices()
         self.async_on_remove(
@@ -300,14 +301,14 @@ class QwenTtsEntity(TextToSpeechEntity):
         )
 
     def _update_voices(self) -> None:
-        """Rebuild the voice list from the catalogue and the account's cloned voices."""
+        """Rebuild the voice list from the catalogue and the account's custom voices."""
         self._voices = voice_list(
-            self._model_id, self._model, self._voice, self._entry.runtime_data.cloned_voices
+            self._model_id, self._model, self._voice, self._entry.runtime_data.custom_voices
         )
 
     @callback
     def _async_voices_updated(self) -> None:
-        """Show voices that were just cloned or deleted."""
+        """Show voices that were just cloned, designed or deleted."""
         self._update_voices()
         self.async_write_ha_state()
 
@@ -490,12 +491,12 @@ class QwenTtsEntity(TextToSpeechEntity):
 
     def _translated(self, err: QwenTtsError, config: SessionConfig) -> HomeAssistantError:
         """Return the translated error of a failed synthesis, acting on what it tells."""
-        if isinstance(err, QwenTtsVoiceNotFoundError) and self._speaks_cloned_voices:
+        if isinstance(err, QwenTtsVoiceNotFoundError) and self._speaks_custom_voices:
             # Deleted in the console or by another home: the profile's issue opens now.
-            async_forget_cloned_voice(self.hass, self._entry, config.voice)
+            async_forget_voice(self.hass, self._entry, config.voice)
         return to_ha_error(self.hass, self._entry, err, self._model_id)
 
     @property
-    def _speaks_cloned_voices(self) -> bool:
-        """Tell whether the profile's model speaks only cloned voices."""
-        return self._model is not None and self._model.voice_kind is VoiceKind.CLONED
+    def _speaks_custom_voices(self) -> bool:
+        """Tell whether the profile's model speaks only cloned or designed voices."""
+        return self._model is not None and self._model.speaks_custom_voices

@@ -151,6 +151,11 @@ class ModelInfo:
     bills_tokens: bool = False
 
     @property
+    def speaks_custom_voices(self) -> bool:
+        """Tell whether the model speaks the account's cloned or designed voices only."""
+        return self.voice_kind is not VoiceKind.SYSTEM
+
+    @property
     def default_voice(self) -> str | None:
         """Return the voice a new profile starts with (``None`` for custom-voice models)."""
         return self.voices[0].voice_id if self.voices else None
