@@ -49,6 +49,8 @@ from custom_components.qwen_tts_realtime.tts import (
 from .conftest import PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator, VoiceRecord, synth_audio_seconds
 from .tts_helpers import (
+    OPUS_SEAM_SLACK,
+    Pages,
     decode_audio,
     read_wav,
     received_events,
@@ -582,23 +584,54 @@ async def test_mp3_profile_asks_the_service_for_mp3_even_for_a_satellite(
     assert expected <= wav.seconds <= expected + MP3_SLACK_PER_RESPONSE * _responses(emulator)
 
 
-async def test_opus_for_players_that_ask_for_it(
+# Five sentences: five responses, so five encoder streams when the service encodes.
+LONG_MESSAGE = "第一句话。Second sentence here! 第三句话。The fourth one. 最后一句话。"
+
+
+@pytest.mark.parametrize(
+    ("preferred_format", "codec", "slack_per_seam"),
+    [
+        ("opus", "opus", OPUS_SEAM_SLACK),
+        ("mp3", "mp3", MP3_SLACK_PER_RESPONSE),
+        ("wav", "pcm_s16le", 0.0),
+        ("flac", "flac", 0.0),
+    ],
+)
+async def test_several_responses_play_to_the_end_in_every_format(
     hass: HomeAssistant,
+    *,
     hass_client: ClientSessionGenerator,
     emulator: DashScopeEmulator,
     init_integration: MockConfigEntry,
+    preferred_format: str,
+    codec: str,
+    slack_per_seam: float,
 ) -> None:
-    """An Opus caller gets the service's Ogg Opus, every response of it decodable."""
-    media_id = await _speak(hass, MESSAGE, {tts.ATTR_PREFERRED_FORMAT: "opus"}, language="zh-CN")
+    """A session of several responses decodes completely, whatever the container.
 
-    status, body = await retrieve_media(hass, hass_client, media_id)
+    Opus comes from the service as one Ogg stream per response (players such as
+    VLC stopped after the first): the caller gets one stream, one serial.
+    """
+    options = {tts.ATTR_PREFERRED_FORMAT: preferred_format}
+    status, body = await retrieve_media(
+        hass, hass_client, await _speak(hass, LONG_MESSAGE, options)
+    )
 
     assert status is HTTPStatus.OK
-    assert emulator.sessions[0].config["response_format"] == "opus"
-    assert len(body) == sent_audio_bytes(emulator.sessions[0])
+    assert _responses(emulator) == 5
     audio = await decode_audio(body)
-    assert audio.codec == "opus"
-    assert audio.seconds == pytest.approx(_seconds(emulator, MESSAGE), abs=0.03)
+    assert (audio.codec, audio.channels) == (codec, 1)
+    expected = _seconds(emulator, LONG_MESSAGE)
+    assert expected - 0.001 <= audio.seconds <= expected + 0.001 + slack_per_seam * 5
+    if preferred_format == "opus":
+        pages = Pages.parse(body).pages
+        assert len({page.serial for page in pages}) == 1
+        assert [page.sequence for page in pages] == list(range(len(pages)))
+        assert [page.packets[0][:8] for page in pages].count(b"OpusHead") == 1
+    elif preferred_format == "wav":
+        assert read_wav(body).seconds == pytest.approx(expected, abs=1 / 24000)
+    else:
+        assert body.startswith(b"fLaC" if preferred_format == "flac" else b"ID3")
 
 
 async def test_one_shot_audio_is_a_complete_file(

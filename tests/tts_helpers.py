@@ -10,9 +10,14 @@ from typing import Any
 
 from homeassistant.components import media_source, tts
 from homeassistant.core import HomeAssistant
+from mutagen.ogg import OggPage
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from .dashscope_emulator import SessionRecord
+
+# Joined Ogg Opus keeps, at each seam between responses, the end padding of one and
+# the start-up of the next (together one 20 ms packet with ffmpeg's libopus).
+OPUS_SEAM_SLACK = 0.021
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +113,23 @@ def received_events(session: SessionRecord) -> list[dict[str, Any]]:
 def sent_audio_bytes(session: SessionRecord) -> int:
     """Return how many audio bytes the emulator sent in a session."""
     return sum(event["delta"] for event in session.sent if event["type"] == "response.audio.delta")
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """An Ogg file's pages, as mutagen reads them."""
+
+    pages: list[OggPage]
+
+    @classmethod
+    def parse(cls, data: bytes) -> Pages:
+        """Read every page (mutagen refuses anything that is not a whole page)."""
+        stream = io.BytesIO(data)
+        pages = []
+        while stream.tell() < len(data):
+            pages.append(OggPage(stream))  # type: ignore[no-untyped-call] # mutagen is untyped
+        return cls(pages)
+
+    def packets(self) -> list[bytes]:
+        """Return the packets of the stream, joined across pages."""
+        return list(OggPage.to_packets(self.pages, strict=True))  # type: ignore[no-untyped-call]

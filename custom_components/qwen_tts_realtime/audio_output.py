@@ -8,7 +8,7 @@ describes always has exactly the requested shape.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import audioop
 from homeassistant.components.tts import (
@@ -19,7 +19,7 @@ from homeassistant.components.tts import (
 )
 from homeassistant.exceptions import ServiceValidationError
 
-from .api import ModelInfo, pcm_to_wav, wav_header
+from .api import ModelInfo, OggOpusJoiner, pcm_to_wav, wav_header
 from .const import DOMAIN, OUTPUT_AUTO, OUTPUT_MP3
 
 # What Home Assistant produces when the caller names no format.
@@ -30,6 +30,18 @@ SERVICE_PCM_RATE = 24000
 # The service sends signed 16-bit mono PCM.
 _SERVICE_WIDTH = 2
 _SAMPLE_WIDTHS = range(1, 5)
+
+
+class AudioShaper(Protocol):
+    """Reshapes the service's audio chunk by chunk on its way to the caller."""
+
+    def convert(self, chunk: bytes) -> bytes:
+        """Return the reshaped audio of ``chunk`` (may hold some back)."""
+        ...
+
+    def flush(self) -> bytes:
+        """Return what was held back, once the audio has ended."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +72,14 @@ class AudioPlan:
         silent_sample = b"\x80" if self.sample_width == 1 else bytes(self.sample_width)
         return self.wav_file(silent_sample * (round(self.rate * seconds) * self.channels))
 
-    def pcm_converter(self) -> PcmConverter | None:
-        """Return the converter the service's PCM needs, or ``None`` if it fits as it is."""
+    def shaper(self) -> AudioShaper | None:
+        """Return what the service's audio needs, or ``None`` if it fits as it is.
+
+        PCM may need reshaping; Opus comes as one Ogg stream per response and is
+        joined into one (players stop at the first otherwise).
+        """
+        if self.response_format == "opus":
+            return OggOpusJoiner()
         if self.extension != "wav" or (
             self.rate == self.service_rate
             and self.channels == 1
@@ -82,6 +100,10 @@ class PcmConverter:
         self._width = sample_width
         self._carry = b""
         self._state: tuple[int, tuple[tuple[int, int], ...]] | None = None
+
+    def flush(self) -> bytes:
+        """Return nothing: only half a sample can be left over, and it is no sound."""
+        return b""
 
     def convert(self, chunk: bytes) -> bytes:
         """Return the converted audio of ``chunk`` (a split sample waits for the next one)."""

@@ -475,7 +475,7 @@ class QwenTtsEntity(TextToSpeechEntity):
         ``**HA**`` is replaced like ``HA``; the dictionary is written for Qwen's
         voices, so a fallback engine gets the text as it was.
         """
-        converter = plan.pcm_converter()
+        shaper = plan.shaper()
         spoken = pronunciation_stream(text, self._pronunciation)
         sessions: list[SessionStats] = []
         synthesis = self._entry.runtime_data.client.synthesize(
@@ -484,7 +484,10 @@ class QwenTtsEntity(TextToSpeechEntity):
         try:
             async with aclosing(synthesis) as audio_stream:
                 async for audio in audio_stream:
-                    yield converter.convert(audio) if converter else audio
+                    if shaped := shaper.convert(audio) if shaper else audio:
+                        yield shaped
+            if shaper and (tail := shaper.flush()):
+                yield tail
         finally:
             # Also when the listener stopped early: what was spoken is billed.
             async_send_report(self.hass, self._entry.entry_id, self._subentry_id, sessions)

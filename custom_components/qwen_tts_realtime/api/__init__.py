@@ -39,6 +39,7 @@ from .errors import (
     QwenTtsVoiceNotFoundError,
 )
 from .language import detect_language_type
+from .ogg import OggOpusJoiner
 from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts
 from .retry import MAX_RESUMES, RetryPolicy
@@ -60,6 +61,7 @@ __all__ = [
     "Endpoint",
     "EnrolledVoice",
     "ModelInfo",
+    "OggOpusJoiner",
     "QwenTtsApiError",
     "QwenTtsAudioRejectedError",
     "QwenTtsAuthError",
