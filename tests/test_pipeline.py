@@ -24,7 +24,12 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
+from custom_components.qwen_tts_realtime.api import RetryPolicy
+from custom_components.qwen_tts_realtime.const import CONF_FALLBACK_ENGINE
+
+from .conftest import PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
+from .local_tts import LOCAL, async_set_up_local_engine, local_seconds
 from .tts_helpers import decode_audio
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
@@ -120,17 +125,8 @@ async def _next_event(client: Any) -> dict[str, Any]:
     return dict(message["event"])
 
 
-async def test_pipeline_speaks_before_the_agent_is_done(
-    hass: HomeAssistant,
-    *,
-    hass_ws_client: WebSocketGenerator,
-    hass_client: ClientSessionGenerator,
-    emulator: DashScopeEmulator,
-    init_integration: MockConfigEntry,
-    agent: StreamingAgent,
-) -> None:
-    """The answer's first sentences reach the service while the agent is still writing."""
-    client = await hass_ws_client(hass)
+async def _start_run(client: Any, agent: StreamingAgent) -> None:
+    """Create a pipeline that answers with the agent and speaks with Cherry, and run it."""
     await client.send_json_auto_id(
         {
             "type": "assist_pipeline/pipeline/create",
@@ -160,6 +156,20 @@ async def test_pipeline_speaks_before_the_agent_is_done(
         }
     )
     assert (await client.receive_json())["success"]
+
+
+async def test_pipeline_speaks_before_the_agent_is_done(
+    hass: HomeAssistant,
+    *,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+    agent: StreamingAgent,
+) -> None:
+    """The answer's first sentences reach the service while the agent is still writing."""
+    client = await hass_ws_client(hass)
+    await _start_run(client, agent)
 
     # The service gets text while the agent waits in the middle of its answer.
     first_append = await emulator.wait_for_client_event("input_text_buffer.append")
@@ -195,3 +205,43 @@ async def test_pipeline_speaks_before_the_agent_is_done(
     responses = sum(event["type"] == "response.created" for event in session.sent)
     assert audio.codec == "mp3"
     assert expected <= audio.seconds <= expected + MP3_SLACK_PER_RESPONSE * responses
+
+
+async def test_pipeline_falls_back_while_the_agent_is_writing(
+    hass: HomeAssistant,
+    *,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+    agent: StreamingAgent,
+) -> None:
+    """DashScope is down: the local engine gets the answer's beginning, then the rest."""
+    local_engine = await async_set_up_local_engine(hass)
+    profile = init_integration.subentries[PROFILE_SUBENTRY_ID]
+    hass.config_entries.async_update_subentry(
+        init_integration, profile, data={**profile.data, CONF_FALLBACK_ENGINE: LOCAL}
+    )
+    await hass.async_block_till_done()
+    init_integration.runtime_data.client.retry = RetryPolicy(base_delay=0)
+    await emulator.close()
+    client = await hass_ws_client(hass)
+    await _start_run(client, agent)
+
+    # The fallback speaks the text read so far while the agent is still writing.
+    await local_engine.wait_for_text("好的！明天北京多云，")
+    assert not agent.done.is_set()
+    agent.resume.set()
+    events = [await _next_event(client)]
+    while events[-1]["type"] != "run-end":
+        events.append(await _next_event(client))
+
+    assert "error" not in [event["type"] for event in events]
+    run_start = next(event for event in events if event["type"] == "run-start")
+    response = await (await hass_client()).get(run_start["data"]["tts_output"]["url"])
+    assert response.status == HTTPStatus.OK
+    audio = await decode_audio(await response.read())
+    assert "".join(local_engine.chunks) == SPOKEN
+    assert audio.codec == "mp3"
+    expected = local_seconds(SPOKEN)
+    assert expected - 0.002 <= audio.seconds <= expected + MP3_SLACK_PER_RESPONSE

@@ -1,32 +1,22 @@
 """DashScope cannot start a session: the profile's fallback engine speaks the whole message."""
 
 import asyncio
-import io
 import logging
-import wave
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, override
+from typing import Any
 
 import psutil
 import pytest
 from homeassistant.components import tts
-from homeassistant.components.tts import TextToSpeechEntity, TTSAudioResponse, TtsAudioType
 from homeassistant.components.tts.const import DATA_COMPONENT
-from homeassistant.components.tts.entity import TTSAudioRequest
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigSubentryDataWithId
-from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    MockModule,
     async_mock_service,
-    mock_config_flow,
-    mock_integration,
-    mock_platform,
-    setup_test_component_platform,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -41,17 +31,14 @@ from custom_components.qwen_tts_realtime.const import (
 
 from .conftest import API_KEY, PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator
+from .local_tts import LOCAL, LocalEngine, async_set_up_local_engine, local_seconds
 from .tts_helpers import decode_audio, read_wav, retrieve_media
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
 CHERRY = "tts.cherry"
 SERENA = "tts.serena"
-LOCAL = "tts.local_voice"
 MESSAGE = "今天天气很好。Let's go for a walk in the park! 然后一起吃晚饭。"
-# The local engine speaks 50 ms per character, at Piper's usual rate.
-SECONDS_PER_CHARACTER = 0.05
-LOCAL_RATE = 22050
 # MP3 encoder delay and padding around the speech.
 MP3_SLACK = 0.08
 
@@ -74,97 +61,22 @@ async def _rejected_key(emulator: DashScopeEmulator) -> None:
     emulator.options.api_keys = frozenset()
 
 
-FAULTS = {"outage": _outage, "http_500": _server_errors, "rejected_key": _rejected_key}
-
-
-class LocalEngine(TextToSpeechEntity):
-    """A local engine like Piper: text streams in, a WAV of 50 ms per character comes out."""
-
-    _attr_name = "Local voice"
-    _attr_unique_id = "local_voice"
-    _attr_default_language = "en-US"
-
-    def __init__(self) -> None:
-        """Start with nothing heard."""
-        self._attr_supported_languages = ["en-US", "zh-CN"]
-        self.chunks: list[str] = []
-        self.requests: list[TTSAudioRequest] = []
-        self.broken = False
-        self._heard = asyncio.Event()
-
-    async def wait_for_text(self, text: str) -> None:
-        """Wait until the text received so far begins with ``text``."""
-        while not "".join(self.chunks).startswith(text):
-            await self._heard.wait()
-            self._heard.clear()
-
-    @override
-    async def async_stream_tts_audio(self, request: TTSAudioRequest) -> TTSAudioResponse:
-        """Read the text as it comes, then return its audio."""
-        self.requests.append(request)
-
-        async def audio() -> AsyncGenerator[bytes]:
-            """Yield one WAV file for all the text."""
-            text = ""
-            async for chunk in request.message_gen:
-                self.chunks.append(chunk)
-                self._heard.set()
-                text += chunk
-            if self.broken:
-                raise HomeAssistantError("The local engine is broken too")
-            yield _silence_wav(len(text) * SECONDS_PER_CHARACTER)
-
-        return TTSAudioResponse("wav", audio())
-
-    @override
-    async def async_get_tts_audio(
-        self, message: str, language: str, options: dict[str, Any]
-    ) -> TtsAudioType:
-        """Not used: Home Assistant streams to an engine that streams."""
-        raise NotImplementedError
-
-
-def _silence_wav(seconds: float) -> bytes:
-    """Return a 16-bit mono WAV file of ``seconds`` of silence."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(LOCAL_RATE)
-        wav.writeframes(bytes(2 * round(seconds * LOCAL_RATE)))
-    return buffer.getvalue()
-
-
-def _expected_seconds(text: str = MESSAGE) -> float:
-    """Return how long the local engine speaks ``text``."""
-    return round(len(text) * SECONDS_PER_CHARACTER * LOCAL_RATE) / LOCAL_RATE
-
-
-class LocalEngineConfigFlow(ConfigFlow):
-    """The (never shown) config flow of the integration that provides the local engine."""
+FAULTS: dict[str, Fault] = {
+    "outage": _outage,
+    "http_500": _server_errors,
+    "rejected_key": _rejected_key,
+}
 
 
 @pytest.fixture
 async def local_engine(hass: HomeAssistant, mock_tts_cache_dir: Path) -> LocalEngine:
-    """Set up the local engine as another integration's TTS entity.
+    """Set up the local engine (after moving the TTS file cache to the test's folder)."""
+    return await async_set_up_local_engine(hass)
 
-    This sets up Home Assistant's TTS, so the file cache must be in its test folder first.
-    """
-    engine = LocalEngine()
 
-    async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.TTS])
-        return True
-
-    mock_integration(hass, MockModule("test", async_setup_entry=setup_entry))
-    mock_platform(hass, "test.config_flow")
-    setup_test_component_platform(hass, Platform.TTS, [engine], from_config_entry=True)
-    with mock_config_flow("test", LocalEngineConfigFlow):
-        entry = MockConfigEntry(domain="test")
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-    return engine
+def _expected_seconds(text: str = MESSAGE) -> float:
+    """Return how long the local engine speaks ``text``."""
+    return local_seconds(text)
 
 
 def _profile(subentry_id: str, title: str, voice: str, fallback: str | None) -> Any:
