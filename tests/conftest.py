@@ -106,9 +106,14 @@ async def file_server(socket_enabled: None) -> AsyncIterator[FileServer]:
     await server.close()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def mock_tts_cache_dir(tmp_path: Path) -> Iterator[Path]:
-    """Keep the TTS file cache in a fresh temporary folder (PHCC has no such fixture)."""
+    """Keep the TTS file cache in a fresh temporary folder (PHCC has no such fixture).
+
+    For every test: a fixture that sets up TTS before a module's ``usefixtures`` mark
+    takes effect would write into the plugin's shared testing_config, and later
+    tests would replay that audio from the file cache.
+    """
     with (
         patch("homeassistant.components.tts._init_tts_cache_dir", return_value=str(tmp_path)),
         patch("homeassistant.components.tts._get_cache_files", return_value={}),

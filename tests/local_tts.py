@@ -97,10 +97,7 @@ class _LocalEngineConfigFlow(ConfigFlow):
 
 
 async def async_set_up_local_engine(hass: HomeAssistant) -> LocalEngine:
-    """Set up the local engine as a config entry of its own integration.
-
-    This sets up Home Assistant's TTS: the test must keep its file cache in a test folder.
-    """
+    """Set up the local engine as a config entry of its own integration."""
     engine = LocalEngine()
 
     async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:

@@ -245,7 +245,7 @@ async def test_a_voice_deleted_elsewhere_is_found_at_start_up(
     assert _issues(hass) == []
 
 
-@pytest.mark.usefixtures("setup_repairs", "mock_tts_cache_dir")
+@pytest.mark.usefixtures("setup_repairs")
 @pytest.mark.parametrize("error_details", [True, False], ids=["nov-2025", "2026"])
 async def test_a_voice_the_service_no_longer_has_raises_the_issue_at_once(
     hass: HomeAssistant,

@@ -4,7 +4,6 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -33,8 +32,6 @@ from .conftest import API_KEY, PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator
 from .local_tts import LOCAL, LocalEngine, async_set_up_local_engine, local_seconds
 from .tts_helpers import decode_audio, read_wav, retrieve_media
-
-pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
 CHERRY = "tts.cherry"
 SERENA = "tts.serena"
@@ -69,8 +66,8 @@ FAULTS: dict[str, Fault] = {
 
 
 @pytest.fixture
-async def local_engine(hass: HomeAssistant, mock_tts_cache_dir: Path) -> LocalEngine:
-    """Set up the local engine (after moving the TTS file cache to the test's folder)."""
+async def local_engine(hass: HomeAssistant) -> LocalEngine:
+    """Set up the local engine, another integration's TTS entity."""
     return await async_set_up_local_engine(hass)
 
 
