@@ -25,7 +25,7 @@ from .tts_helpers import sent_audio_bytes
 FLASH = "qwen3-tts-flash-realtime"
 CONFIG = SessionConfig(voice="Cherry")
 SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然后一起吃晚饭。"]
-# The first sentence is 7 deltas of audio (560 ms in 100 ms deltas): a fault after 9 deltas
+# The first sentence is 6 deltas of audio (560 ms in 100 ms deltas): a fault after 9 deltas
 # breaks the second sentence, after the first was heard in full.
 MID_SECOND = 9
 

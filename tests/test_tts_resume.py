@@ -1,0 +1,156 @@
+"""Announcements through Home Assistant survive a fault after their audio started.
+
+The emulator breaks the first session in the middle of the second sentence; a
+new session goes on from that sentence. What the listener gets is measured:
+every byte of PCM both sessions sent, i.e. the whole message plus the part of
+the second sentence that was played before the fault.
+"""
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable
+from http import HTTPStatus
+
+import pytest
+from homeassistant.components import tts
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.qwen_tts_realtime.api import RetryPolicy, Timeouts
+from custom_components.qwen_tts_realtime.api.segmenter import MAX_SEGMENT_CHARS
+
+from .dashscope_emulator import DashScopeEmulator, SessionRecord, synth_audio_seconds
+from .tts_helpers import read_wav, retrieve_media, sent_audio_bytes
+
+pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
+
+CHERRY = "tts.cherry"
+SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然后一起吃晚饭。"]
+MESSAGE = "".join(SENTENCES)
+# The first sentence is 6 deltas of 100 ms: after 9 deltas the second one is under way.
+MID_SECOND = 9
+
+FAULTS: dict[str, Callable[[DashScopeEmulator], None]] = {
+    "drop": lambda emulator: emulator.drop_connection(after_deltas=MID_SECOND),
+    "error event": lambda emulator: emulator.inject_error_event(
+        "InternalError", "Internal error.", after_deltas=MID_SECOND
+    ),
+    "stall": lambda emulator: emulator.stall(after_deltas=MID_SECOND),
+    "malformed frame": lambda emulator: emulator.garble(after_deltas=MID_SECOND),
+}
+
+
+@pytest.fixture
+def resuming(init_integration: MockConfigEntry) -> MockConfigEntry:
+    """Resume without pausing; a stall is noticed after half a second of silence."""
+    client = init_integration.runtime_data.client
+    client.retry = RetryPolicy(base_delay=0)
+    client.timeouts = Timeouts(gap=0.5)
+    return init_integration
+
+
+def _texts(session: SessionRecord) -> list[str]:
+    """Return the texts a session was sent."""
+    return [event["text"] for event in session.received if "text" in event]
+
+
+def _played_before_the_fault(session: SessionRecord) -> int:
+    """Return the PCM bytes of the response the fault broke (after the last completed one)."""
+    done = max(
+        index
+        for index, event in enumerate(session.sent)
+        if event["type"] == "response.done" and event["response"]["status"] == "completed"
+    )
+    return sum(
+        event["delta"] for event in session.sent[done:] if event["type"] == "response.audio.delta"
+    )
+
+
+async def _assert_heard_everything(emulator: DashScopeEmulator, pcm: bytes) -> None:
+    """The listener got all audio of both sessions: the message, and the broken part once more."""
+    first, second = emulator.sessions
+    assert _texts(second)[0] == SENTENCES[1]  # resumed at the broken sentence, from its start
+    assert "".join(_texts(second)) == "".join(SENTENCES[1:])
+    assert second.finished
+    assert len(pcm) == sent_audio_bytes(first) + sent_audio_bytes(second)
+    message_bytes = round(synth_audio_seconds(MESSAGE, emulator.options.ms_per_char) * 24000) * 2
+    assert len(pcm) == message_bytes + _played_before_the_fault(first)
+    await emulator.wait_sessions_closed()
+    assert not [task for task in asyncio.all_tasks() if task.get_name().startswith("qwen_tts")]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_announcement_is_resumed(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    resuming: MockConfigEntry,
+    fault: str,
+) -> None:
+    """tts.speak to a player (WAV): a fault mid-message, and the player still gets all of it."""
+    FAULTS[fault](emulator)
+    calls = async_mock_service(hass, "media_player", "play_media")
+    await hass.services.async_call(
+        "tts",
+        "speak",
+        {
+            "entity_id": CHERRY,
+            "media_player_entity_id": "media_player.kitchen",
+            "message": MESSAGE,
+            "options": {tts.ATTR_PREFERRED_FORMAT: "wav"},
+        },
+        blocking=True,
+    )
+    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
+
+    assert status is HTTPStatus.OK
+    assert _texts(emulator.sessions[0]) == SENTENCES
+    await _assert_heard_everything(emulator, read_wav(body).frames)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_streamed_answer_is_resumed(
+    hass: HomeAssistant, emulator: DashScopeEmulator, resuming: MockConfigEntry, fault: str
+) -> None:
+    """An Assist-style answer still being written when the fault comes: nothing is lost.
+
+    The answer's last sentence is finished only once the second session has
+    started, so it can only reach the service through the resumed session.
+    """
+    FAULTS[fault](emulator)
+
+    async def llm_answer() -> AsyncGenerator[str]:
+        """Write two sentences and a half, the rest once the resumed session is up."""
+        yield "今天天气"
+        yield "很好。Let's go "
+        yield "for a walk in the park! "
+        yield "然后一起"
+        await emulator.wait_for_client_event("session.update", count=2)
+        yield "吃晚饭。"
+
+    stream = tts.async_create_stream(hass, CHERRY, "zh-CN", {tts.ATTR_PREFERRED_FORMAT: "wav"})
+    stream.async_set_message_stream(llm_answer())
+    audio = b"".join([chunk async for chunk in stream.async_stream_result()])
+
+    assert _texts(emulator.sessions[0]) == SENTENCES[:2]
+    await _assert_heard_everything(emulator, read_wav(audio).frames)
+
+
+async def test_a_very_long_message_goes_out_in_bounded_appends(
+    hass: HomeAssistant, emulator: DashScopeEmulator, init_integration: MockConfigEntry
+) -> None:
+    """20,000 characters, some without punctuation: all spoken, no append longer than the cap."""
+    emulator.options.ms_per_char = 1  # keeps the 20,000 characters' audio small
+    message = ("今天天气很好，我们下午去公园散步，然后一起吃晚饭。" * 600 + "没有标点的文字" * 800)[
+        :20000
+    ]
+    stream = tts.async_create_stream(hass, CHERRY, "zh-CN", {tts.ATTR_PREFERRED_FORMAT: "wav"})
+    stream.async_set_message(message)
+    audio = b"".join([chunk async for chunk in stream.async_stream_result()])
+
+    [session] = emulator.sessions
+    appended = _texts(session)
+    assert "".join(appended) == message
+    assert max(len(text) for text in appended) <= MAX_SEGMENT_CHARS
+    assert read_wav(audio).seconds == pytest.approx(synth_audio_seconds(message, 1), abs=1e-9)
+    assert session.finished
