@@ -7,10 +7,15 @@ only runs against the release it pins).
 
 It starts the DashScope emulator and ``hass`` on free loopback ports with a throw-away
 configuration folder, onboards a user, and then, as a user of the web UI would: adds the
-integration through its config flow (custom endpoint = the emulator), speaks with
-``/api/tts_get_url`` and decodes the audio with ffmpeg, adds a voice profile through the
-subentry flow, reconfigures the account and that profile, calls the voice cloning actions,
-checks the Repairs issue of a deleted cloned voice, unloads and removes the entry.
+integration through its config flow (custom endpoint = the emulator; the default entity
+is named after its profile), speaks with ``/api/tts_get_url`` and decodes the audio with
+ffmpeg (the billed-characters sensor grows), reads the model labels the frontend loads in
+English and Chinese, adds a voice profile with a pronunciation dictionary through the
+subentry flow (a bad line is named; the audio's length shows the replacements),
+reconfigures the account and that profile, calls the voice cloning actions (the cloned
+profile falls back to the default one), designs a voice (its preview plays from the media
+folder), checks the Repairs issue of a deleted cloned voice and that its profile still
+speaks through the fallback engine, unloads and removes the entry.
 Afterwards it reads Home Assistant's log for warnings and errors that mention the
 integration. The first failed check stops the run with a message that says what was
 expected and what came back.
@@ -36,7 +41,12 @@ from typing import Any
 
 import aiohttp
 
-from tests.dashscope_emulator import EmulatorOptions, speech_like_wav, synth_audio_seconds
+from tests.dashscope_emulator import (
+    EmulatorOptions,
+    billed_characters,
+    speech_like_wav,
+    synth_audio_seconds,
+)
 
 DOMAIN = "qwen_tts_realtime"
 API_KEY = "sk-emulator"
@@ -48,7 +58,18 @@ LOOPBACK = "127.0.0.1"
 MESSAGE_MP3 = "The washing machine has finished. Please hang the laundry up to dry."
 MESSAGE_WAV = "Dinner is ready, please come to the dining room."
 MESSAGE_PROFILE = "晚饭做好了，请大家到餐厅来。"
+# The second profile's pronunciation dictionary, and what the service is sent: the
+# audio's length shows that the replacements were made.
+PRONUNCIATION = "# smoke test\n晚饭 = 热腾腾的晚饭\n餐厅 → 楼下的餐厅"
+PRONUNCIATION_BAD = "晚饭 = 热腾腾的晚饭\n餐厅"  # line 2 has no separator
+SAID_PROFILE = "热腾腾的晚饭做好了，请大家到楼下的餐厅来。"
 MESSAGE_CLONED = "Hello from a cloned voice, created by the smoke test."
+MESSAGE_FALLBACK = "The cloned voice is gone, so the fallback engine reads this."
+DESIGN_PROMPT = "A warm, slightly husky grandmother from Sichuan, speaking slowly."
+DESIGN_PREVIEW = "乖孙，吃饭了没得？"
+MESSAGE_DESIGNED = "这是设计出来的音色，冒烟测试用的。"
+# Models whose labels the translations must give, in the UI's languages.
+UI_LANGUAGES = ("en", "zh-Hans")
 WAV_RATE = 16000
 # Not a rate the service makes: the entity resamples 24 kHz PCM to it.
 WYOMING_RATE = 22050
@@ -68,8 +89,12 @@ POLL_INTERVAL = 0.25
 LOG_TAIL_LINES = 60
 LOG_LINE_WIDTH = 200
 
-# Printed for every custom integration at start-up: expected, so not reported.
-EXPECTED_LOG = ("We found a custom integration qwen_tts_realtime which has not been tested",)
+# Expected, so not reported: printed for every custom integration at start-up, and the
+# fallback warning the run causes on purpose (a profile whose cloned voice was deleted).
+EXPECTED_LOG = (
+    "We found a custom integration qwen_tts_realtime which has not been tested",
+    "could not start a DashScope session (QwenTtsVoiceNotFoundError",
+)
 _LOG_RECORD = re.compile(
     r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[.,]\d+(?:[+-]\d{2}:?\d{2})? "
     r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) "
@@ -464,6 +489,31 @@ class HomeAssistant:
             and entity["entity_id"].startswith("tts.")
         }
 
+    async def entity_id(self, unique_id: str) -> str | None:
+        """Return the id of the integration's entity with ``unique_id`` in the registry."""
+        entities = await self.ws({"type": "config/entity_registry/list"})
+        return next(
+            (
+                entity["entity_id"]
+                for entity in entities
+                if entity["platform"] == DOMAIN and entity["unique_id"] == unique_id
+            ),
+            None,
+        )
+
+    async def translations(self, language: str, category: str) -> dict[str, str]:
+        """Return the integration's translations of one category, as the frontend loads them."""
+        answer = await self.ws(
+            {
+                "type": "frontend/get_translations",
+                "language": language,
+                "category": category,
+                "integration": [DOMAIN],
+            }
+        )
+        resources: dict[str, str] = answer["resources"]
+        return resources
+
     async def state(self, entity_id: str) -> dict[str, Any] | None:
         """Return an entity's state, or ``None`` when it has none."""
         state: dict[str, Any] | None = await self.get(f"/api/states/{entity_id}", expect=(200, 404))
@@ -507,10 +557,15 @@ def expect_step(result: dict[str, Any], kind: str, step_id: str | None = None) -
 
 
 def schema_defaults(result: dict[str, Any]) -> dict[str, Any]:
-    """Return the defaults of a flow form, as the UI would prefill them."""
-    return {
-        item["name"]: item["default"] for item in result.get("data_schema", []) if "default" in item
-    }
+    """Return what the UI prefills in a flow form: defaults and suggested values."""
+    prefilled = {}
+    for item in result.get("data_schema", []):
+        suggested = (item.get("description") or {}).get("suggested_value")
+        if "default" in item:
+            prefilled[item["name"]] = item["default"]
+        elif suggested is not None:
+            prefilled[item["name"]] = suggested
+    return prefilled
 
 
 def schema_options(result: dict[str, Any], name: str) -> list[str]:
@@ -575,6 +630,21 @@ async def decode_audio(
     )
 
 
+def check_audio(audio: Audio, *, codec: str, rate: int | None, tolerance: float) -> None:
+    """Raise unless the decoded audio has the codec, rate and (emulator's) duration expected."""
+    problems = []
+    if audio.codec != codec:
+        problems.append(f"codec {audio.codec}, expected {codec}")
+    if rate is not None and audio.sample_rate != rate:
+        problems.append(f"sample rate {audio.sample_rate}, expected {rate}")
+    if abs(audio.duration - audio.expected) > tolerance:
+        problems.append(
+            f"duration {audio.duration:.3f} s, expected {audio.expected:.3f} ± {tolerance:g} s"
+        )
+    if problems:
+        raise SmokeError(f"{audio.label}: " + "; ".join(problems))
+
+
 async def speak(  # noqa: PLR0913 - one request's knobs and checks
     ha: HomeAssistant,
     work: Path,
@@ -586,31 +656,35 @@ async def speak(  # noqa: PLR0913 - one request's knobs and checks
     codec: str,
     rate: int | None = None,
     tolerance: float,
+    said: str | None = None,
 ) -> Audio:
-    """Ask for speech over /api/tts_get_url, download it and check the decoded audio."""
+    """Ask for speech over /api/tts_get_url, download it and check the decoded audio.
+
+    ``said`` is the text the service is sent when the profile's pronunciation
+    dictionary changes the message; the emulator's audio is as long as that text.
+    """
     answer = await ha.post(
         "/api/tts_get_url",
         {"engine_id": engine, "message": message, "cache": False, "options": options or {}},
     )
     if not isinstance(answer, dict) or not str(answer.get("path", "")).startswith("/api/"):
         raise SmokeError(f"/api/tts_get_url for {engine}: unexpected answer {answer}")
-    data, content_type = await ha.download(answer["path"])
-    path = work / f"{label.replace(' ', '_')}.audio"
-    path.write_bytes(data)
-    audio = await decode_audio(path, len(data), label, content_type, expected_seconds(message))
-    problems = []
-    if audio.codec != codec:
-        problems.append(f"codec {audio.codec}, expected {codec}")
-    if rate is not None and audio.sample_rate != rate:
-        problems.append(f"sample rate {audio.sample_rate}, expected {rate}")
-    if abs(audio.duration - audio.expected) > tolerance:
-        problems.append(
-            f"duration {audio.duration:.3f} s, expected {audio.expected:.3f} ± {tolerance:g} s"
-        )
-    if problems:
-        raise SmokeError(f"{label} ({engine}): " + "; ".join(problems))
+    audio = await download_audio(
+        ha, work, answer["path"], f"{label} ({engine})", expected_seconds(said or message)
+    )
+    check_audio(audio, codec=codec, rate=rate, tolerance=tolerance)
     say(f"  ok  {audio.summary()}")
     return audio
+
+
+async def download_audio(
+    ha: HomeAssistant, work: Path, url_path: str, label: str, expected: float
+) -> Audio:
+    """Download an audio file from Home Assistant, keep it in ``work`` and decode it."""
+    data, content_type = await ha.download(url_path)
+    path = work / f"{re.sub(r'[^\w.-]+', '_', label)}.audio"
+    path.write_bytes(data)
+    return await decode_audio(path, len(data), label, content_type, expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -662,21 +736,38 @@ async def wait_entity(ha: HomeAssistant, entry_id: str, subentry_id: str) -> str
     return entity_id
 
 
-async def add_profile(ha: HomeAssistant, entry_id: str) -> tuple[str, str]:
-    """Add a second voice profile through the subentry flow; return its id and voice."""
-    before = await ha.subentries(entry_id)
-    result = await ha.post(
-        "/api/config/config_entries/subentries/flow",
-        {"handler": [entry_id, "tts"], "show_advanced_options": False},
-    )
+async def start_profile_flow(
+    ha: HomeAssistant, entry_id: str, subentry_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Open the voice profile flow (a new profile, or reconfigure one); return it and its form."""
+    payload: dict[str, Any] = {"handler": [entry_id, "tts"], "show_advanced_options": False}
+    if subentry_id is not None:
+        payload["subentry_id"] = subentry_id
+    result = await ha.post("/api/config/config_entries/subentries/flow", payload)
     expect_step(result, "form", "model")
-    flow = f"/api/config/config_entries/subentries/flow/{result['flow_id']}"
+    return f"/api/config/config_entries/subentries/flow/{result['flow_id']}", result
+
+
+async def add_profile(ha: HomeAssistant, entry_id: str) -> tuple[str, str]:
+    """Add a second voice profile through the subentry flow; return its id and voice.
+
+    Its pronunciation dictionary is first given with a bad line, which the form must
+    name, as a user who forgot the ``=`` would see it.
+    """
+    before = await ha.subentries(entry_id)
+    flow, _ = await start_profile_flow(ha, entry_id)
     result = await ha.post(flow, {"model": "qwen3-tts-flash-realtime"})
     expect_step(result, "form", "voice")
     voices = schema_options(result, "voice")
     voice = "Rocky" if "Rocky" in voices else next(v for v in voices if v != "Cherry")
     answer = {**schema_defaults(result), "voice": voice, "speech_rate": 1.2}
-    result = await ha.post(flow, answer)
+    result = await ha.post(flow, {**answer, "pronunciation": PRONUNCIATION_BAD})
+    errors = result.get("errors") or {}
+    placeholders = result.get("description_placeholders") or {}
+    if errors.get("pronunciation") != "invalid_pronunciation" or placeholders.get("line") != "2":
+        raise SmokeError(f"a dictionary with a bad line 2: expected its error, got {result}")
+    say("  ok  a pronunciation dictionary with a bad line: the form names line 2")
+    result = await ha.post(flow, {**answer, "pronunciation": PRONUNCIATION})
     expect_step(result, "create_entry")
     added = await wait_for(
         "the new voice profile",
@@ -684,8 +775,30 @@ async def add_profile(ha: HomeAssistant, entry_id: str) -> tuple[str, str]:
         lambda subentries: len(subentries) == len(before) + 1,
     )
     (subentry_id,) = added.keys() - before.keys()
-    say(f"  ok  subentry flow added profile {added[subentry_id]['title']!r} ({voice}, 1.2x)")
+    say(
+        f"  ok  subentry flow added profile {added[subentry_id]['title']!r} "
+        f"({voice}, 1.2x, pronunciation dictionary)"
+    )
     return subentry_id, voice
+
+
+async def reconfigure_profile(
+    ha: HomeAssistant, account: Account, subentry_id: str, model: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a profile through its reconfigure flow, from what the form prefills.
+
+    Returns the prefilled values; the entry reloads and the profile's entity is back.
+    """
+    flow, _ = await start_profile_flow(ha, account.entry_id, subentry_id)
+    result = await ha.post(flow, {"model": model})
+    expect_step(result, "form", "voice")
+    prefilled = schema_defaults(result)
+    result = await ha.post(flow, {**prefilled, **changes})
+    if result.get("type") != "abort" or result.get("reason") != "reconfigure_successful":
+        raise SmokeError(f"profile reconfigure: expected reconfigure_successful, got {result}")
+    await wait_loaded(ha, account.entry_id)
+    await wait_entity(ha, account.entry_id, subentry_id)
+    return prefilled
 
 
 @dataclass(slots=True)
@@ -695,6 +808,7 @@ class Account:
     entry_id: str
     default_id: str
     default_entity: str
+    usage_entity: str
     profile_id: str = ""
     profile_voice: str = ""
 
@@ -716,7 +830,7 @@ async def check_onboarding(ha: HomeAssistant, results: Results) -> None:
 
 
 async def check_setup(ha: HomeAssistant, emulator_url: str) -> Account:
-    """Add the integration; check it loads with the default profile's TTS entity."""
+    """Add the integration; it loads with the default profile's entity, named after it."""
     say("- add the integration (config flow, custom endpoint = emulator)")
     entry_id = await add_account(ha, emulator_url)
     entry = await wait_loaded(ha, entry_id)
@@ -725,13 +839,34 @@ async def check_setup(ha: HomeAssistant, emulator_url: str) -> Account:
         raise SmokeError(f"expected one default profile 'Cherry', got {subentries}")
     (default_id,) = subentries
     default_entity = await wait_entity(ha, entry_id, default_id)
-    say(f"  ok  entry {entry['title']!r} loaded; default profile entity {default_entity}")
-    return Account(entry_id, default_id, default_entity)
+    state = await ha.state(default_entity)
+    name = state["attributes"].get("friendly_name") if state else None
+    if default_entity != "tts.cherry" or name != "Cherry":
+        raise SmokeError(f"the default profile's entity is {default_entity} named {name!r}")
+    usage_entity = await ha.entity_id(f"{entry_id}_billed_characters")
+    if usage_entity is None:
+        raise SmokeError("the account has no billed-characters sensor")
+    say(
+        f"  ok  entry {entry['title']!r} loaded; default profile entity {default_entity} "
+        f"({name!r}); usage sensor {usage_entity}"
+    )
+    return Account(entry_id, default_id, default_entity, usage_entity)
+
+
+async def billed_total(ha: HomeAssistant, account: Account) -> int:
+    """Return the account's billed-characters total (0 before the first request)."""
+    state = await ha.state(account.usage_entity)
+    value = state["state"] if state else None
+    try:
+        return int(float(value)) if value not in (None, "unknown") else 0
+    except ValueError as err:
+        raise SmokeError(f"{account.usage_entity} has state {value!r}") from err
 
 
 async def check_speech(ha: HomeAssistant, work: Path, account: Account, results: Results) -> None:
-    """Speak with the default profile: MP3 by default, and 16 kHz WAV when asked for."""
+    """Speak with the default profile (MP3 by default, 16 kHz WAV when asked for); it is billed."""
     say("- speech from the default profile (/api/tts_get_url)")
+    before = await billed_total(ha, account)
     results.audio.append(
         await speak(
             ha,
@@ -756,10 +891,48 @@ async def check_speech(ha: HomeAssistant, work: Path, account: Account, results:
             tolerance=PCM_TOLERANCE,
         )
     )
+    # The emulator bills each segment it hears (CJK 2, others 1); spaces between
+    # segments may or may not be sent, hence a range.
+    text = MESSAGE_MP3 + MESSAGE_WAV
+    low, high = billed_characters("".join(text.split())), billed_characters(text)
+    total = await wait_for(
+        f"{account.usage_entity} to grow by at least {low}",
+        lambda: billed_total(ha, account),
+        lambda total: total - before >= low,
+    )
+    if total - before > high:
+        raise SmokeError(f"{account.usage_entity} grew by {total - before}, at most {high}")
+    say(f"  ok  {account.usage_entity}: {before} -> {total} characters billed")
+    results.notes.append(f"billed characters after two requests: {total}")
+
+
+async def check_model_labels(ha: HomeAssistant, account: Account) -> None:
+    """Check that the profile flow's models have readable labels in English and Chinese."""
+    say("- model labels (frontend/get_translations, en and zh-Hans)")
+    flow, result = await start_profile_flow(ha, account.entry_id)
+    await ha.request("DELETE", flow)
+    (field,) = result["data_schema"]
+    if field["selector"]["select"].get("translation_key") != "model":
+        raise SmokeError(f"the model picker has no translated labels: {field}")
+    models = schema_options(result, "model")
+    labels = {}
+    for language in UI_LANGUAGES:
+        resources = await ha.translations(language, "selector")
+        prefix = f"component.{DOMAIN}.selector.model.options."
+        labels[language] = {model: resources.get(prefix + model, "") for model in models}
+        if missing := [model for model, label in labels[language].items() if not label]:
+            raise SmokeError(f"{language}: no label for the models {missing}")
+    if labels["en"] == labels["zh-Hans"]:
+        raise SmokeError("the zh-Hans model labels are the English ones")
+    first = models[0]
+    say(
+        f"  ok  {len(models)} models labelled, e.g. {first}: {labels['en'][first]!r} / "
+        f"{labels['zh-Hans'][first]!r}"
+    )
 
 
 async def check_profile(ha: HomeAssistant, work: Path, account: Account, results: Results) -> None:
-    """Add a second voice profile through the subentry flow; its entity appears and speaks."""
+    """Add a second voice profile; its entity appears and speaks through its dictionary."""
     say("- second voice profile (subentry flow)")
     profile_id, voice = await add_profile(ha, account.entry_id)
     account.profile_id, account.profile_voice = profile_id, voice
@@ -774,9 +947,11 @@ async def check_profile(ha: HomeAssistant, work: Path, account: Account, results
             work,
             profile_entity,
             MESSAGE_PROFILE,
-            label=f"profile {voice} mp3",
-            codec="mp3",
-            tolerance=MP3_TOLERANCE,
+            label=f"profile {voice} wav, dictionary applied",
+            options={"preferred_format": "wav"},
+            codec="pcm_s16le",
+            tolerance=PCM_TOLERANCE,
+            said=SAID_PROFILE,
         )
     )
 
@@ -799,21 +974,16 @@ async def check_reconfigure(
     await wait_loaded(ha, account.entry_id)
     say("  ok  account reconfigure flow: reconfigure_successful, entry loaded")
 
-    result = await ha.post(
-        "/api/config/config_entries/subentries/flow",
-        {"handler": [account.entry_id, "tts"], "subentry_id": account.profile_id},
+    prefilled = await reconfigure_profile(
+        ha,
+        account,
+        account.profile_id,
+        "qwen3-tts-flash-realtime",
+        {"speech_rate": 0.8, "volume": 60},
     )
-    expect_step(result, "form", "model")
-    flow = f"/api/config/config_entries/subentries/flow/{result['flow_id']}"
-    result = await ha.post(flow, {"model": "qwen3-tts-flash-realtime"})
-    expect_step(result, "form", "voice")
-    defaults = schema_defaults(result)
-    if defaults.get("voice") != account.profile_voice or defaults.get("speech_rate") != 1.2:  # noqa: PLR2004
-        raise SmokeError(f"profile reconfigure does not start from the profile: {defaults}")
-    result = await ha.post(flow, {**defaults, "speech_rate": 0.8, "volume": 60})
-    if result.get("type") != "abort" or result.get("reason") != "reconfigure_successful":
-        raise SmokeError(f"profile reconfigure: expected reconfigure_successful, got {result}")
-    await wait_loaded(ha, account.entry_id)
+    expected = {"voice": account.profile_voice, "speech_rate": 1.2, "pronunciation": PRONUNCIATION}
+    if any(prefilled.get(key) != value for key, value in expected.items()):
+        raise SmokeError(f"profile reconfigure does not start from the profile: {prefilled}")
     profile_entity = await wait_entity(ha, account.entry_id, account.profile_id)
     say("  ok  profile reconfigure flow (0.8x, volume 60): reconfigure_successful, entry reloaded")
     results.audio.append(
@@ -842,7 +1012,11 @@ async def listed_voice_ids(ha: HomeAssistant) -> list[str]:
 async def check_cloning(
     ha: HomeAssistant, work: Path, account: Account, results: Results
 ) -> tuple[str, str]:
-    """Clone a voice from a recording in the media folder with a profile; return both ids."""
+    """Clone a voice from a recording in the media folder with a profile; return both ids.
+
+    The new profile gets the default profile as its fallback engine (the Repairs
+    check speaks with it once the voice is deleted).
+    """
     say("- voice cloning actions")
     say(f"  ok  list_voices returned {len(await listed_voice_ids(ha))} voice(s)")
     (work / "media" / RECORDING_NAME).write_bytes(speech_like_wav(RECORDING_SECONDS))
@@ -875,6 +1049,7 @@ async def check_cloning(
         f"cloned voice {voice_id} from a {uploaded['duration']} s recording "
         f"({uploaded.get('sample_rate')} Hz)"
     )
+    # Right after the action: the entry reloads for the new profile, the action waits.
     if voice_id not in await listed_voice_ids(ha):
         raise SmokeError(f"list_voices does not list the new voice {voice_id}")
     await wait_loaded(ha, account.entry_id)
@@ -891,6 +1066,10 @@ async def check_cloning(
             tolerance=MP3_TOLERANCE,
         )
     )
+    await reconfigure_profile(
+        ha, account, cloned_id, created["target_model"], {"fallback_engine": account.default_entity}
+    )
+    say(f"  ok  {cloned_entity} falls back to {account.default_entity} (profile reconfigured)")
     refused = await ha.post(
         f"/api/services/{DOMAIN}/create_voice",
         {"recording": "/etc/hostname", "preferred_name": "refused"},
@@ -900,8 +1079,52 @@ async def check_cloning(
     return voice_id, cloned_id
 
 
-async def check_repairs(ha: HomeAssistant, account: Account, voice_id: str, cloned_id: str) -> None:
-    """Delete the cloned voice; its profile gets a fixable Repairs issue."""
+async def check_design(ha: HomeAssistant, work: Path, account: Account, results: Results) -> None:
+    """Design a voice with a profile: its preview plays from the media folder, its entity speaks."""
+    say("- voice design action")
+    designed = await ha.action(
+        "design_voice",
+        {
+            "voice_prompt": DESIGN_PROMPT,
+            "preview_text": DESIGN_PREVIEW,
+            "preferred_name": "nainai",
+            "language": "zh",
+            "create_profile": True,
+        },
+        response=True,
+    )
+    preview = designed.get("preview") or {}
+    media_id = str(preview.get("media_content_id", ""))
+    # Where the media folder keeps it; the download below shows it is there.
+    in_media = Path(preview.get("path", "")).parent == work / "media" / DOMAIN
+    if not designed.get("voice_id") or not media_id or not in_media:
+        raise SmokeError(f"design_voice: unexpected response {designed}")
+    resolved = await ha.ws({"type": "media_source/resolve_media", "media_content_id": media_id})
+    audio = await download_audio(
+        ha, work, resolved["url"], "designed voice preview", expected_seconds(DESIGN_PREVIEW)
+    )
+    check_audio(audio, codec="pcm_s16le", rate=int(preview["sample_rate"]), tolerance=PCM_TOLERANCE)
+    results.audio.append(audio)
+    say(f"  ok  design_voice: {designed['voice_id']}; preview {media_id} plays: {audio.summary()}")
+    await wait_loaded(ha, account.entry_id)
+    entity = await wait_entity(ha, account.entry_id, designed["profile_subentry_id"])
+    results.audio.append(
+        await speak(
+            ha,
+            work,
+            entity,
+            MESSAGE_DESIGNED,
+            label="designed voice mp3",
+            codec="mp3",
+            tolerance=MP3_TOLERANCE,
+        )
+    )
+
+
+async def check_repairs(
+    ha: HomeAssistant, work: Path, account: Account, voice_id: str, cloned_id: str
+) -> Audio:
+    """Delete the cloned voice: its profile gets a fixable Repairs issue, its fallback speaks."""
     await ha.action("delete_voice", {"voice_id": voice_id})
     if voice_id in await listed_voice_ids(ha):
         raise SmokeError(f"delete_voice: {voice_id} is still listed")
@@ -919,6 +1142,16 @@ async def check_repairs(ha: HomeAssistant, account: Account, voice_id: str, clon
     if fix.get("type") != "abort" or fix.get("reason") != "no_cloned_voices":
         raise SmokeError(f"repair flow: expected abort no_cloned_voices, got {fix}")
     say(f"  ok  issue {issue_id} ({issue['severity']}); its fix flow says no_cloned_voices")
+    entity = (await ha.tts_entities(account.entry_id))[cloned_id]["entity_id"]
+    return await speak(
+        ha,
+        work,
+        entity,
+        MESSAGE_FALLBACK,
+        label=f"fallback to {account.default_entity} mp3",
+        codec="mp3",
+        tolerance=MP3_TOLERANCE,
+    )
 
 
 async def check_unload(ha: HomeAssistant, account: Account) -> None:
@@ -954,10 +1187,12 @@ async def scenario(ha: HomeAssistant, work: Path, emulator_url: str, results: Re
     await check_onboarding(ha, results)
     account = await check_setup(ha, emulator_url)
     await check_speech(ha, work, account, results)
+    await check_model_labels(ha, account)
     await check_profile(ha, work, account, results)
     await check_reconfigure(ha, work, emulator_url, account, results)
     voice_id, cloned_id = await check_cloning(ha, work, account, results)
-    await check_repairs(ha, account, voice_id, cloned_id)
+    await check_design(ha, work, account, results)
+    results.audio.append(await check_repairs(ha, work, account, voice_id, cloned_id))
     await check_unload(ha, account)
 
 
