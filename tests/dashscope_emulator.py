@@ -26,6 +26,7 @@ import math
 import os
 import re
 import secrets
+import signal
 import ssl
 import string
 import struct
@@ -1948,7 +1949,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    """Run until cancelled (Ctrl-C)."""
+    """Run until SIGINT (Ctrl-C) or SIGTERM."""
     options = EmulatorOptions(
         api_keys=frozenset(args.api_keys or ["sk-emulator"]),
         strict=not args.lenient,
@@ -1966,8 +1967,14 @@ async def _serve(args: argparse.Namespace) -> None:
         f"  api keys:   {', '.join(sorted(options.api_keys))}\n"
     )
     sys.stdout.flush()
+    # Our own handlers: a parent that started us in the background (a shell without job
+    # control, CI) leaves SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await emulator.close()
 
