@@ -134,17 +134,46 @@ def test_audio_that_is_not_ogg_passes_through() -> None:
     )
 
 
-def test_broken_ogg_is_a_protocol_error(chained: bytes) -> None:
-    """A page that is not Ogg, a stream without headers or cut inside a page fails clearly."""
-    with pytest.raises(QwenTtsProtocolError):
-        OggOpusJoiner().convert(chained[:4] + b"\x07" + chained[5:])  # stream structure version
+def test_a_stream_without_headers_is_a_protocol_error(chained: bytes) -> None:
+    """Audio pages with no OpusHead before them cannot be decoded: a clear error."""
     audio_only = chained[chained.index(b"OggS", chained.index(b"OpusTags")) :]
     with pytest.raises(QwenTtsProtocolError):
         OggOpusJoiner().convert(audio_only)
-    joiner = OggOpusJoiner()
-    joiner.convert(chained[:-10])
+    damaged_head = chained[:30] + b"X" + chained[31:]  # the first page's CRC fails
     with pytest.raises(QwenTtsProtocolError):
-        joiner.flush()
+        OggOpusJoiner().convert(damaged_head)
+
+
+@pytest.mark.parametrize("cut", [5, 30, 200, 1500])
+def test_a_session_cut_inside_a_page_is_skipped_to_the_next(chained: bytes, cut: int) -> None:
+    """A dropped session's last, broken page is skipped; the resumed session's audio follows.
+
+    Ogg demuxers resynchronise the same way: at the next capture pattern whose
+    page's CRC holds. The whole pages of the dropped session are kept.
+    """
+    first_link = _first_link(chained)
+    rest = chained[len(first_link) :]
+    cut_page = Pages.parse(first_link).pages[-2]  # cut inside a page that is not the last
+    start = int(cut_page.offset or 0)  # mutagen records where it read each page
+    cut_at = start + min(cut, cut_page.size - 1)
+    whole = Pages.parse(first_link[:start])
+
+    joined = Pages.parse(_join(first_link[:cut_at] + rest, 700))
+
+    assert len({page.serial for page in joined.pages}) == 1
+    assert [page.sequence for page in joined.pages] == list(range(len(joined.pages)))
+    rest_packets = [packet for page in Pages.parse(rest).pages for packet in page.packets]
+    rest_audio = [packet for packet in rest_packets if not packet.startswith(b"Opus")]
+    assert joined.packets() == whole.packets() + rest_audio
+
+
+def test_audio_cut_at_the_very_end_keeps_its_whole_pages(chained: bytes) -> None:
+    """A stream that ends inside a page: the whole pages before it still make a valid file."""
+    joined = Pages.parse(_join(chained[:-10], 700))
+
+    assert joined.pages[-1].last
+    last_page = Pages.parse(chained).pages[-1]
+    assert joined.packets() == Pages.parse(_join(chained[: last_page.offset], 700)).packets()
 
 
 @pytest.mark.parametrize(

@@ -634,6 +634,36 @@ async def test_several_responses_play_to_the_end_in_every_format(
         assert body.startswith(b"fLaC" if preferred_format == "flac" else b"ID3")
 
 
+@pytest.mark.parametrize("after_deltas", [1, 3])
+async def test_resumed_opus_is_still_one_stream(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+    after_deltas: int,
+) -> None:
+    """A session dropped inside an Ogg page is resumed; its broken page is skipped, not fatal.
+
+    The listener hears the whole message, the interrupted sentence at most twice,
+    in one Ogg stream.
+    """
+    emulator.drop_connection(after_deltas=after_deltas)
+    options = {tts.ATTR_PREFERRED_FORMAT: "opus"}
+    status, body = await retrieve_media(
+        hass, hass_client, await _speak(hass, LONG_MESSAGE, options)
+    )
+
+    assert status is HTTPStatus.OK
+    assert len(emulator.sessions) == 2
+    pages = Pages.parse(body).pages
+    assert len({page.serial for page in pages}) == 1
+    assert [page.sequence for page in pages] == list(range(len(pages)))
+    audio = await decode_audio(body)
+    expected = _seconds(emulator, LONG_MESSAGE)
+    repeated = _seconds(emulator, "第一句话。")
+    assert expected <= audio.seconds <= expected + repeated + OPUS_SEAM_SLACK * 6
+
+
 async def test_one_shot_audio_is_a_complete_file(
     hass: HomeAssistant, emulator: DashScopeEmulator, init_integration: MockConfigEntry
 ) -> None:

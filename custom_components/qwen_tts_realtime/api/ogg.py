@@ -14,7 +14,10 @@ short pages (at most ``PAGE_SAMPLES``) each carrying its granule, instead of
 the encoder's one-second pages. One packet is always held back, so that the
 last page can carry the end-of-stream flag and the end trim of the last response.
 
-Audio that is not Ogg (the container is undocumented) passes through untouched.
+A session that dropped inside a page and was resumed leaves a broken page
+before the new session's stream: it is skipped up to the next intact page, as
+Ogg demuxers do. Audio that is not Ogg (the container is undocumented) passes
+through untouched.
 """
 
 import io
@@ -74,6 +77,11 @@ def _read_page(data: bytes) -> OggPage:
     return OggPage(io.BytesIO(data))  # type: ignore[no-untyped-call] # mutagen has no type hints
 
 
+def _write_page(page: OggPage) -> bytes:
+    """Serialise a page with mutagen, which computes its CRC."""
+    return bytes(page.write())  # type: ignore[no-untyped-call] # mutagen has no type hints
+
+
 def _segments(packet: bytes) -> int:
     """Return how many lacing values a packet takes on a page."""
     return len(packet) // _SEGMENT + 1
@@ -127,33 +135,77 @@ class OggOpusJoiner:
         if self._passthrough is not False:
             data, self._buffer = self._buffer, b""
             return data
-        if self._buffer:
-            raise QwenTtsProtocolError("The Opus audio ended inside an Ogg page")
+        tail = [self._page(page) for page in self._complete_pages(final=True)]
         link = self._link
         final = self._granule + self._pending_samples
         if link is not None and link.end_granule is not None:
             # End trim of the last response (its encoder's padding), in output samples;
             # it can only shorten the held-back last packet, never an earlier page.
             final = max(self._granule, min(final, link.start + link.end_granule))
-        return self._write_pending(keep=0, final=final)
+        return b"".join(tail) + self._write_pending(keep=0, final=final)
 
-    def _complete_pages(self) -> list[OggPage]:
-        """Cut the whole pages off the buffer (a page may arrive in pieces)."""
+    def _complete_pages(self, *, final: bool = False) -> list[OggPage]:
+        """Cut the whole, intact pages off the buffer (a page may arrive in pieces).
+
+        A broken page is skipped up to the next capture pattern, as Ogg demuxers
+        do: a session that dropped mid-page leaves one before the resumed session's
+        pages. A page is intact when mutagen writes it back byte for byte (CRC).
+        """
         pages = []
-        while len(self._buffer) >= _HEADER_SIZE:
-            segments = self._buffer[_HEADER_SIZE - 1]
-            table_end = _HEADER_SIZE + segments
-            if len(self._buffer) < table_end:
-                break
-            size = table_end + sum(self._buffer[_HEADER_SIZE:table_end])
-            if len(self._buffer) < size:
-                break
-            try:
-                pages.append(_read_page(self._buffer[:size]))
-            except (OggError, EOFError) as err:
-                raise QwenTtsProtocolError("The service sent a malformed Ogg page") from err
-            self._buffer = self._buffer[size:]
+        while (start := self._buffer.find(_CAPTURE)) >= 0:
+            self._skip(start)
+            size = self._size_at(0)
+            if size is not None and size <= len(self._buffer):
+                if (page := self._intact_at(0, size)) is not None:
+                    pages.append(page)
+                    self._buffer = self._buffer[size:]
+                    continue
+            elif not final and not self._intact_page_later():
+                break  # the rest of this page is still to come
+            self._skip(1)
+        else:
+            # Keep what may be the start of the next capture pattern.
+            self._skip(len(self._buffer) if final else max(0, len(self._buffer) - 3))
         return pages
+
+    def _size_at(self, offset: int) -> int | None:
+        """Return the size of the page at ``offset``, or ``None`` before its header is here."""
+        table = offset + _HEADER_SIZE
+        if len(self._buffer) < table:
+            return None
+        table_end = table + self._buffer[table - 1]
+        if len(self._buffer) < table_end:
+            return None
+        return table_end - offset + sum(self._buffer[table:table_end])
+
+    def _intact_at(self, offset: int, size: int) -> OggPage | None:
+        """Return the page at ``offset`` if it is a real one (its CRC holds), else ``None``."""
+        data = self._buffer[offset : offset + size]
+        try:
+            page = _read_page(data)
+        except OggError, EOFError:
+            return None
+        return page if _write_page(page) == data else None
+
+    def _intact_page_later(self) -> bool:
+        """Tell whether a later capture pattern starts a whole, intact page."""
+        offset = self._buffer.find(_CAPTURE, 1)
+        while offset > 0:
+            size = self._size_at(offset)
+            if (
+                size is not None
+                and offset + size <= len(self._buffer)
+                and self._intact_at(offset, size) is not None
+            ):
+                return True
+            offset = self._buffer.find(_CAPTURE, offset + 1)
+        return False
+
+    def _skip(self, count: int) -> None:
+        """Drop ``count`` bytes that are not part of an intact page."""
+        if count:
+            _LOGGER.debug("Skipped %d bytes of a broken Ogg page", count)
+            self._buffer = self._buffer[count:]
 
     def _page(self, page: OggPage) -> bytes:
         """Take one input page: start a new link on its first page, queue its audio."""
@@ -163,7 +215,8 @@ class OggOpusJoiner:
         out = b""
         packets = list(page.packets)
         if page.continued and packets:
-            packets[0] = link.partial + packets[0]
+            # Without its start (lost with a broken page) the packet is dropped.
+            packets = [link.partial + packets[0], *packets[1:]] if link.partial else packets[1:]
         link.partial = b""
         if not page.complete and packets:
             link.partial = packets.pop()
@@ -232,4 +285,4 @@ class OggOpusJoiner:
         page.first = first
         page.last = last
         self._sequence += 1
-        return bytes(page.write())  # type: ignore[no-untyped-call]
+        return _write_page(page)
