@@ -36,8 +36,8 @@ from .tts_helpers import decode_audio, read_wav, retrieve_media
 CHERRY = "tts.cherry"
 SERENA = "tts.serena"
 MESSAGE = "今天天气很好。Let's go for a walk in the park! 然后一起吃晚饭。"
-# MP3 encoder delay and padding around the speech.
-MP3_SLACK = 0.08
+# Encoder delay and padding of MP3 and Opus around the speech.
+CODEC_SLACK = 0.08
 
 type Fault = Callable[[DashScopeEmulator], Awaitable[None]]
 
@@ -182,6 +182,7 @@ async def test_the_fallback_speaks_when_dashscope_cannot(
     assert "".join(local_engine.chunks) == MESSAGE
     assert local_engine.requests[0].language == "zh-CN"
     assert emulator.sessions == []
+    assert f"{CHERRY}: {LOCAL} spoke the message (" in caplog.text
     [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert warning.getMessage().startswith(f"{CHERRY} could not start a DashScope session (")
     assert warning.getMessage().endswith(f"; {LOCAL} speaks instead")
@@ -205,8 +206,10 @@ async def test_the_fallback_speaks_when_dashscope_cannot(
             16000,
         ),
         ({tts.ATTR_PREFERRED_FORMAT: "flac"}, "flac", 24000),
+        # The service would send Opus itself; Opus always decodes at 48 kHz.
+        ({tts.ATTR_PREFERRED_FORMAT: "opus"}, "opus", 48000),
     ],
-    ids=["mp3", "satellite_wav", "flac"],
+    ids=["mp3", "satellite_wav", "flac", "opus"],
 )
 @pytest.mark.usefixtures("with_fallback")
 async def test_the_fallback_comes_in_the_format_the_caller_asked_for(
@@ -224,7 +227,7 @@ async def test_the_fallback_comes_in_the_format_the_caller_asked_for(
     audio = await decode_audio(await _speak(hass, hass_client, options))
 
     assert (audio.codec, audio.sample_rate, audio.channels) == (codec, rate, 1)
-    slack = MP3_SLACK if codec == "mp3" else 0.002
+    slack = CODEC_SLACK if codec in {"mp3", "opus"} else 0.002
     assert _expected_seconds() - 0.002 <= audio.seconds <= _expected_seconds() + slack
     await _assert_nothing_left(hass, emulator)
 

@@ -89,11 +89,16 @@ async def async_fallback_audio(  # noqa: PLR0913 - who speaks for whom, what and
             stream = _start_stream(hass, engine, language, plan, text)
         finally:
             _SPEAKING_FOR.reset(token)
+        size = 0
         try:
             async for chunk in stream.async_stream_result():
+                size += len(chunk)
                 yield chunk
         finally:
             stream.delete()
+        LOGGER.debug(
+            "%s: %s spoke the message (%d bytes of %s)", speaker, engine, size, plan.extension
+        )
     # Another integration's engine may fail in any way; the caller is told why Qwen failed.
     except Exception as err:
         LOGGER.warning(
