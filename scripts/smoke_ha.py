@@ -434,6 +434,13 @@ class HomeAssistant:
 
     async def ws(self, command: dict[str, Any]) -> Any:
         """Send one WebSocket command and return its result (raise on an error result)."""
+        message = await self.ws_message(command)
+        if not message.get("success"):
+            raise SmokeError(f"websocket {command['type']} failed: {message.get('error')}")
+        return message.get("result")
+
+    async def ws_message(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Send one WebSocket command and return the whole result message, failed or not."""
         if self._ws is None:
             self._ws = await self.session.ws_connect(f"{self.base_url}/api/websocket")
             hello = await self._ws.receive_json()
@@ -447,12 +454,9 @@ class HomeAssistant:
         await self._ws.send_json({"id": self._ws_id, **command})
         async with asyncio.timeout(REQUEST_TIMEOUT):
             while True:
-                message = await self._ws.receive_json()
+                message: dict[str, Any] = await self._ws.receive_json()
                 if message.get("id") == self._ws_id and message.get("type") == "result":
-                    break
-        if not message.get("success"):
-            raise SmokeError(f"websocket {command['type']} failed: {message.get('error')}")
-        return message.get("result")
+                    return message
 
     async def close(self) -> None:
         """Close the WebSocket, if one is open."""
@@ -827,6 +831,13 @@ async def check_onboarding(ha: HomeAssistant, results: Results) -> None:
     if config.get("recovery_mode") or config.get("safe_mode"):
         raise SmokeError(f"Home Assistant {config['version']} runs in recovery/safe mode")
     say(f"  ok  owner created, token issued; Home Assistant {config['version']} is running")
+    # The http: settings of configuration.yaml are only a trial until confirmed, as the
+    # UI asks the owner to: unconfirmed, Home Assistant goes back to port 8123 and
+    # restarts after 5 minutes, which a slow run would not survive.
+    answer = await ha.ws_message({"type": "http/config/promote"})
+    if not answer.get("success") and "No pending" not in str(answer.get("error")):
+        raise SmokeError(f"confirming the http settings (http/config/promote): {answer}")
+    say("  ok  http settings confirmed (http/config/promote)")
 
 
 async def check_setup(ha: HomeAssistant, emulator_url: str) -> Account:
