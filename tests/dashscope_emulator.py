@@ -1963,7 +1963,7 @@ async def _serve(args: argparse.Namespace) -> None:
     sys.stdout.write(
         f"{base_url}\n"
         f"  realtime:   {emulator.ws_url}?model=<model>\n"
-        f"  enrollment: {emulator.customization_url}\n"
+        f"  voices:     {emulator.customization_url} (enrollment and design)\n"
         f"  api keys:   {', '.join(sorted(options.api_keys))}\n"
     )
     sys.stdout.flush()

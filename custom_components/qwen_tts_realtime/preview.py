@@ -7,7 +7,8 @@ from pathlib import Path
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 
-from .const import DOMAIN
+from .api import DesignedVoice
+from .const import DOMAIN, LOGGER
 
 # The media folder Home Assistant creates by default; another one is used if it is not set up.
 _DEFAULT_MEDIA_DIR = "local"
@@ -43,7 +44,7 @@ def preview_file_name(voice_id: str) -> str:
     return f"{_UNSAFE.sub('_', voice_id)}.wav"
 
 
-async def async_save_preview(
+async def _async_write_preview(
     hass: HomeAssistant, folder: PreviewFolder, voice_id: str, wav: bytes
 ) -> Path:
     """Write a voice's preview into ``folder`` (created if needed) and return the file path."""
@@ -56,3 +57,29 @@ async def async_save_preview(
 
     await hass.async_add_executor_job(write)
     return path
+
+
+async def async_keep_preview(
+    hass: HomeAssistant, folder: PreviewFolder, designed: DesignedVoice
+) -> dict[str, str | float | int] | None:
+    """Save a new voice's preview; return where it is and what it is, or ``None``.
+
+    The voice exists and works whatever happens here, so a missing preview or a
+    folder that cannot be written is logged instead of failing the action (which
+    would make people design the voice again).
+    """
+    voice_id = designed.voice.voice_id
+    if designed.preview is None:
+        LOGGER.warning("DashScope sent no playable preview for voice %s", voice_id)
+        return None
+    try:
+        path = await _async_write_preview(hass, folder, voice_id, designed.preview.wav)
+    except OSError as err:
+        LOGGER.warning("The preview of voice %s could not be saved: %s", voice_id, err)
+        return None
+    return {
+        "media_content_id": folder.media_content_id(path.name),
+        "path": str(path),
+        "duration": round(designed.preview.seconds, 3),
+        "sample_rate": designed.preview.sample_rate,
+    }

@@ -44,7 +44,7 @@ from .const import (
 )
 from .data import QwenTtsConfigEntry, async_refresh_voices
 from .exceptions import to_ha_error
-from .preview import async_save_preview, preview_folder
+from .preview import async_keep_preview, preview_folder
 from .recording import async_prepare_recording
 
 ATTR_RECORDING = "recording"
@@ -232,23 +232,8 @@ async def _async_design_voice(call: ServiceCall) -> ServiceResponse:
     response: dict[str, Any] = {
         ATTR_VOICE_ID: voice.voice_id,
         ATTR_TARGET_MODEL: voice.target_model,
-        "preview": None,
+        "preview": await async_keep_preview(hass, folder, designed),
     }
-    if designed.preview is None:
-        LOGGER.warning("DashScope sent no playable preview for voice %s", voice.voice_id)
-    else:
-        try:
-            path = await async_save_preview(hass, folder, voice.voice_id, designed.preview.wav)
-        except OSError as err:
-            # The voice exists and is usable: failing would make people design it again.
-            LOGGER.warning("The preview of voice %s could not be saved: %s", voice.voice_id, err)
-        else:
-            response["preview"] = {
-                "media_content_id": folder.media_content_id(path.name),
-                "path": str(path),
-                "duration": round(designed.preview.seconds, 3),
-                "sample_rate": designed.preview.sample_rate,
-            }
     await _async_refresh_voices(hass, entry)
     if call.data[ATTR_CREATE_PROFILE]:
         response[ATTR_PROFILE_SUBENTRY_ID] = _add_profile(hass, entry, voice, language)
