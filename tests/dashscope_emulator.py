@@ -243,6 +243,8 @@ class EmulatorOptions:
     # Sessions per minute allowed per model (protocol.md G "Rate limits"); off unless set.
     rpm_limits: Mapping[str, int] = field(default_factory=dict)
     rpm_window: float = 60.0
+    # Off: an endpoint without voice design (B.9), which refuses its model as unknown.
+    voice_design: bool = True
     clock: Callable[[], float] = time.monotonic
 
 
@@ -1746,8 +1748,11 @@ class DashScopeEmulator:
         if not isinstance(body, dict):
             raise _bad_request("Request body must be a JSON object.")
         model = body.get("model")
-        if model not in (ENROLLMENT_MODEL, DESIGN_MODEL):
-            raise _bad_request(_invalid_value(model, f"'{ENROLLMENT_MODEL}', '{DESIGN_MODEL}'"))
+        models = [ENROLLMENT_MODEL]
+        if self.options.voice_design:
+            models.append(DESIGN_MODEL)
+        if model not in models:
+            raise _bad_request(_invalid_value(model, _quote_list(models)))
         input_ = body.get("input")
         if not isinstance(input_, dict):
             raise _bad_request("Missing required parameter: 'input'.")

@@ -14,6 +14,7 @@ from custom_components.qwen_tts_realtime.api import (
     CLONING_MODELS,
     Endpoint,
     QwenTtsClient,
+    QwenTtsRateLimitError,
     QwenTtsValidationError,
     QwenTtsVoiceNotFoundError,
     SessionConfig,
@@ -194,3 +195,42 @@ async def test_preview_readings(
     wav = read_wav(designed.preview.wav)
     assert (wav.sample_rate, wav.seconds, designed.preview.seconds) == (rate, seconds, seconds)
     assert wav.data_size_field == len(wav.frames)
+
+
+async def test_an_endpoint_without_voice_design_still_lists_cloned_voices(
+    client: QwenTtsClient, emulator: DashScopeEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused design list leaves the cloned voices usable and says designs are unknown."""
+    cloned = "qwen-tts-vc-guanyu-voice-20260101000000000-ab12"
+    emulator.voices[cloned] = VoiceRecord(
+        voice=cloned, target_model=CLONING_MODELS[0], preferred_name="guanyu"
+    )
+    emulator.options.voice_design = False
+
+    assert [voice.voice_id for voice in await client.list_voices()] == [cloned]
+    assert client.unlisted_kinds == {VoiceKind.DESIGNED}
+    assert "The designed voices cannot be listed: InvalidParameter" in caplog.text
+
+    emulator.options.voice_design = True
+    await client.list_voices()
+    assert client.unlisted_kinds == frozenset()
+
+
+async def test_a_throttled_design_list_is_an_error(
+    http: aiohttp.ClientSession, aiohttp_server: Any
+) -> None:
+    """Throttling is worth retrying, so it is not taken for a missing design API."""
+
+    async def handler(request: web.Request) -> web.Response:
+        if (await request.json())["model"] == "qwen-voice-design":
+            body = {"request_id": "1", "code": "Throttling", "message": "Requests throttling."}
+            return web.json_response(body, status=429)
+        return web.json_response({"output": {"voice_list": []}, "request_id": "1"})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/services/audio/tts/customization", handler)
+    server = await aiohttp_server(app)
+    client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(str(server.make_url("/"))))
+
+    with pytest.raises(QwenTtsRateLimitError):
+        await client.list_voices()

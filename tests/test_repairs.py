@@ -320,6 +320,23 @@ async def test_a_designed_voice_that_disappears_raises_its_issue(
     await emulator.wait_sessions_closed()
 
 
+async def test_designed_voices_the_endpoint_cannot_list_are_not_called_deleted(
+    hass: HomeAssistant,
+    emulator: DashScopeEmulator,
+    mock_config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An endpoint without voice design loads, and its designed-voice profile gets no issue."""
+    emulator.options.voice_design = False
+    entry = _with_profile(mock_config_entry, VD_MODEL, "qwen-tts-vd-nainai-voice-1-a1b2")
+
+    await _set_up(hass, entry)
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert _issues(hass) == []
+    assert "The designed voices cannot be listed" in caplog.text
+
+
 @pytest.mark.usefixtures("emulator")
 async def test_removing_the_profile_or_the_account_closes_the_issue(
     hass: HomeAssistant, vc_entry: MockConfigEntry

@@ -54,11 +54,18 @@ def _async_check_profiles(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> Non
     The issue's text names the kind: ``cloned_voice_missing`` or ``designed_voice_missing``.
     """
     available = {voice.voice_id for voice in entry.runtime_data.custom_voices}
+    # Voices of a kind the account could not list are not known to be gone.
+    unknown = entry.runtime_data.client.unlisted_kinds
     for subentry in entry.subentries.values():
         model = get_model(subentry.data.get(CONF_MODEL, ""))
         voice = subentry.data.get(CONF_VOICE, "")
         issue_id = _issue_id(entry.entry_id, subentry.subentry_id)
-        if model is None or not model.speaks_custom_voices or voice in available:
+        if (
+            model is None
+            or not model.speaks_custom_voices
+            or model.voice_kind in unknown
+            or voice in available
+        ):
             ir.async_delete_issue(hass, DOMAIN, issue_id)
             continue
         ir.async_create_issue(

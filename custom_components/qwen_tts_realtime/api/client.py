@@ -1,5 +1,6 @@
 """The client: one API key on one endpoint, for synthesis, voice cloning and voice design."""
 
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from contextlib import aclosing
@@ -25,13 +26,15 @@ from .enrollment import (
     post_action,
     validate_create,
 )
-from .errors import QwenTtsProtocolError
+from .errors import QwenTtsApiError, QwenTtsProtocolError, QwenTtsRateLimitError
 from .ratelimit import RateLimiter
 from .realtime import SessionStats, Timeouts, stream_speech
 from .responses import Progress
 from .retry import RetryPolicy, synthesize_with_retry
 from .segmenter import Segmenter
 from .session_config import SessionConfig
+
+_LOGGER = logging.getLogger(__name__)
 
 LIST_TIMEOUT = 15.0
 # Uploading a 10 MB recording and analysing it takes a while (designing one, too).
@@ -63,6 +66,7 @@ class QwenTtsClient:
         self.retry = RetryPolicy()
         self.rate_limiter = RateLimiter()
         self._history: deque[SessionStats] = deque(maxlen=history_size)
+        self._unlisted: frozenset[VoiceKind] = frozenset()
 
     @property
     def recent_sessions(self) -> list[SessionStats]:
@@ -139,16 +143,34 @@ class QwenTtsClient:
             LIST_TIMEOUT,
         )
 
+    @property
+    def unlisted_kinds(self) -> frozenset[VoiceKind]:
+        """Return the kinds of voice the last ``list_voices`` could not list."""
+        return self._unlisted
+
     async def list_voices(self) -> list[EnrolledVoice]:
         """Return every cloned and designed voice of the account, newest first.
 
         Each customization model lists its own voices; a voice both lists name is
-        returned once.
+        returned once. An endpoint that refuses voice design (B.9 is the newer API;
+        a proxy or workspace may not offer it) still gives the cloned voices, and
+        ``unlisted_kinds`` says the designed ones are unknown.
         """
         voices: dict[str, EnrolledVoice] = {}
+        unlisted: set[VoiceKind] = set()
         for kind in _CUSTOMIZATION_MODELS:
-            for voice in await self._list_kind(kind):
+            try:
+                listed = await self._list_kind(kind)
+            except QwenTtsApiError as err:
+                # The cloned-voice list proves the key; throttling is worth retrying later.
+                if kind is VoiceKind.CLONED or isinstance(err, QwenTtsRateLimitError):
+                    raise
+                _LOGGER.warning("The %s voices cannot be listed: %s", kind, err)
+                unlisted.add(kind)
+                continue
+            for voice in listed:
                 voices.setdefault(voice.voice_id, voice)
+        self._unlisted = frozenset(unlisted)
         # gmt_create text sorts in time order; a voice without one goes last.
         return sorted(voices.values(), key=lambda voice: voice.created or "", reverse=True)
 
