@@ -9,13 +9,14 @@ It starts the DashScope emulator and ``hass`` on free loopback ports with a thro
 configuration folder, onboards a user, and then, as a user of the web UI would: adds the
 integration through its config flow (custom endpoint = the emulator; the default entity
 is named after its profile), speaks with ``/api/tts_get_url`` and decodes the audio with
-ffmpeg (the billed-characters sensor grows), reads the model labels the frontend loads in
-English and Chinese, adds a voice profile with a pronunciation dictionary through the
-subentry flow (a bad line is named; the audio's length shows the replacements),
-reconfigures the account and that profile, calls the voice cloning actions (the cloned
-profile falls back to the default one), designs a voice (its preview plays from the media
-folder), checks the Repairs issue of a deleted cloned voice and that its profile still
-speaks through the fallback engine, unloads and removes the entry.
+ffmpeg (MP3, WAV, and Opus as one Ogg stream; the billed-characters sensor grows), reads
+the model labels the frontend loads in English and Chinese, adds a voice profile with a
+pronunciation dictionary through the subentry flow (a bad line is named; the audio's
+length shows the replacements), reconfigures the account and that profile, calls the
+voice cloning actions (the cloned profile falls back to the default one), designs a
+voice (its preview plays from the media folder), checks the Repairs issue of a deleted
+cloned voice and that its profile still speaks through the fallback engine, unloads and
+removes the entry.
 Afterwards it reads Home Assistant's log for warnings and errors that mention the
 integration. The first failed check stops the run with a message that says what was
 expected and what came back.
@@ -35,7 +36,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,11 @@ PREFERRED_NAME = "smoke"
 # up to the resampler's last sample.
 MP3_TOLERANCE = 0.3
 PCM_TOLERANCE = 0.02
+# Ogg pages: capture pattern, fixed header length (ending with the segment count), and
+# the header-type flag of a stream's first page.
+OGG_CAPTURE = b"OggS"
+OGG_HEADER = 27
+OGG_BOS = 0x02
 
 STARTUP_TIMEOUT = 180.0
 STATE_TIMEOUT = 60.0
@@ -139,6 +145,7 @@ class Audio:
     duration: float
     expected: float
     decoder_messages: int = 0
+    ogg_streams: int | None = None  # logical streams of an Ogg file
 
     def summary(self) -> str:
         """Return a one-line description for the PASS summary."""
@@ -146,6 +153,7 @@ class Audio:
             f"{self.label}: {self.codec} {self.sample_rate} Hz x{self.channels}, "
             f"{self.duration:.3f} s decoded (emulator: {self.expected:.3f} s), "
             f"{self.size} bytes, {self.content_type}"
+            + (f", {self.ogg_streams} Ogg stream(s)" if self.ogg_streams is not None else "")
             + (
                 f" ({self.decoder_messages} ffmpeg decoder complaint(s), decoded anyway)"
                 if self.decoder_messages
@@ -637,6 +645,8 @@ async def decode_audio(
 def check_audio(audio: Audio, *, codec: str, rate: int | None, tolerance: float) -> None:
     """Raise unless the decoded audio has the codec, rate and (emulator's) duration expected."""
     problems = []
+    if audio.ogg_streams not in (None, 1):
+        problems.append(f"{audio.ogg_streams} chained Ogg streams, expected one")
     if audio.codec != codec:
         problems.append(f"codec {audio.codec}, expected {codec}")
     if rate is not None and audio.sample_rate != rate:
@@ -688,7 +698,26 @@ async def download_audio(
     data, content_type = await ha.download(url_path)
     path = work / f"{re.sub(r'[^\w.-]+', '_', label)}.audio"
     path.write_bytes(data)
-    return await decode_audio(path, len(data), label, content_type, expected)
+    audio = await decode_audio(path, len(data), label, content_type, expected)
+    return replace(audio, ogg_streams=ogg_streams(data))
+
+
+def ogg_streams(data: bytes) -> int | None:
+    """Count the logical streams (beginning-of-stream pages) of an Ogg file; ``None`` if not Ogg.
+
+    The service sends one Ogg Opus stream per response; the entity joins them into one,
+    because players such as VLC stop at the end of the first stream of a chain.
+    """
+    if not data.startswith(OGG_CAPTURE):
+        return None
+    streams = offset = 0
+    while data[offset : offset + 4] == OGG_CAPTURE and offset + OGG_HEADER <= len(data):
+        segments = data[offset + OGG_HEADER - 1]
+        table = data[offset + OGG_HEADER : offset + OGG_HEADER + segments]
+        if data[offset + 5] & OGG_BOS:
+            streams += 1
+        offset += OGG_HEADER + segments + sum(table)
+    return streams
 
 
 # ---------------------------------------------------------------------------------------------
@@ -875,7 +904,7 @@ async def billed_total(ha: HomeAssistant, account: Account) -> int:
 
 
 async def check_speech(ha: HomeAssistant, work: Path, account: Account, results: Results) -> None:
-    """Speak with the default profile (MP3 by default, 16 kHz WAV when asked for); it is billed."""
+    """Speak with the default profile (MP3 by default, 16 kHz WAV, Opus); it is billed."""
     say("- speech from the default profile (/api/tts_get_url)")
     before = await billed_total(ha, account)
     results.audio.append(
@@ -902,9 +931,22 @@ async def check_speech(ha: HomeAssistant, work: Path, account: Account, results:
             tolerance=PCM_TOLERANCE,
         )
     )
+    # Two sentences, so two responses: the Ogg streams must be joined into one.
+    results.audio.append(
+        await speak(
+            ha,
+            work,
+            account.default_entity,
+            MESSAGE_MP3,
+            label="default opus",
+            options={"preferred_format": "opus"},
+            codec="opus",
+            tolerance=MP3_TOLERANCE,
+        )
+    )
     # The emulator bills each segment it hears (CJK 2, others 1); spaces between
     # segments may or may not be sent, hence a range.
-    text = MESSAGE_MP3 + MESSAGE_WAV
+    text = MESSAGE_MP3 + MESSAGE_WAV + MESSAGE_MP3
     low, high = billed_characters("".join(text.split())), billed_characters(text)
     total = await wait_for(
         f"{account.usage_entity} to grow by at least {low}",
@@ -914,7 +956,7 @@ async def check_speech(ha: HomeAssistant, work: Path, account: Account, results:
     if total - before > high:
         raise SmokeError(f"{account.usage_entity} grew by {total - before}, at most {high}")
     say(f"  ok  {account.usage_entity}: {before} -> {total} characters billed")
-    results.notes.append(f"billed characters after two requests: {total}")
+    results.notes.append(f"billed characters after three requests: {total}")
 
 
 async def check_model_labels(ha: HomeAssistant, account: Account) -> None:
