@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUs
 
 from custom_components.qwen_tts_realtime.api import (
     CLONING_MODELS,
+    DESIGN_MODELS,
     QwenTtsClient,
     QwenTtsConnectionError,
 )
@@ -517,10 +518,11 @@ async def test_only_administrators_change_voices(
 def test_action_descriptions_match_the_code() -> None:
     """The UI offers exactly the models and languages the actions accept, in both languages."""
     services = load_yaml_dict(INTEGRATION / "services.yaml")
-    fields = services["create_voice"]["fields"]
-    assert fields["target_model"]["selector"]["select"]["options"] == list(CLONING_MODELS)
-    assert fields["target_model"]["default"] == CLONING_MODELS[0]
-    assert fields["language"]["selector"]["select"]["options"] == list(ENROLLMENT_LANGUAGES)
+    for action, models in (("create_voice", CLONING_MODELS), ("design_voice", DESIGN_MODELS)):
+        fields = services[action]["fields"]
+        assert fields["target_model"]["selector"]["select"]["options"] == list(models)
+        assert fields["target_model"]["default"] == models[0]
+        assert fields["language"]["selector"]["select"]["options"] == list(ENROLLMENT_LANGUAGES)
     icons = json.loads((INTEGRATION / "icons.json").read_text())
     assert set(icons["services"]) == set(services)
 
