@@ -658,7 +658,8 @@ async def test_add_system_voice_profile(
     assert {"value": "Dylan", "label": "Dylan (北京话 · Beijing dialect)"} in voices
     assert _options(result, CONF_LANGUAGE_TYPE)[:3] == ["auto", "chinese", "english"]
     assert _options(result, CONF_AUDIO_OUTPUT) == ["auto", "wav", "mp3"]
-    assert _default(result, CONF_VOICE) == "Cherry"
+    # Cherry already has a profile: accepting the defaults must not make a second one.
+    assert _default(result, CONF_VOICE) == "Ethan"
     assert _default(result, CONF_VOLUME) == 50
 
     result = await hass.config_entries.subentries.async_configure(
@@ -687,6 +688,50 @@ async def test_add_system_voice_profile(
     }
     assert sorted(sub.title for sub in init_integration.subentries.values()) == ["Cherry", "Dylan"]
     assert init_integration.state is ConfigEntryState.LOADED
+
+
+async def test_profiles_with_the_same_voice_get_distinct_names(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A second Cherry profile is "Cherry 2" (entity tts.cherry_2): pickers show only names."""
+    result = await _pick_model(hass, init_integration, "qwen3-tts-flash-realtime")
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_VOICE: "Cherry",
+            CONF_LANGUAGE_TYPE: "auto",
+            CONF_SPEECH_RATE: 1.3,
+            CONF_PITCH_RATE: 1.0,
+            CONF_VOLUME: 50,
+            CONF_AUDIO_OUTPUT: "auto",
+        },
+    )
+    await hass.async_block_till_done()
+
+    assert result["title"] == "Cherry 2"
+    names = sorted(state.name for state in hass.states.async_all("tts"))
+    assert names == ["Cherry", "Cherry 2"]
+    assert hass.states.get("tts.cherry_2") is not None
+
+    # Reconfiguring a profile keeps its own name: it does not collide with itself.
+    result = await _start_profile_flow(hass, init_integration, PROFILE_SUBENTRY_ID)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_MODEL: "qwen3-tts-flash-realtime"}
+    )
+    assert _default(result, CONF_VOICE) == "Cherry"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_VOICE: "Cherry",
+            CONF_LANGUAGE_TYPE: "auto",
+            CONF_SPEECH_RATE: 0.9,
+            CONF_PITCH_RATE: 1.0,
+            CONF_VOLUME: 50,
+            CONF_AUDIO_OUTPUT: "auto",
+        },
+    )
+    await hass.async_block_till_done()
+    assert init_integration.subentries[PROFILE_SUBENTRY_ID].title == "Cherry"
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,6 @@ from .api import (
     Region,
     SessionConfig,
     VoiceKind,
-    custom_voice_name,
     models_for_region,
 )
 from .api.catalog import RATE_RANGE, VOLUME_RANGE
@@ -74,7 +73,13 @@ from .const import (
     SERVICE_DESIGN_VOICE,
     SUBENTRY_TTS,
 )
-from .data import QwenTtsConfigEntry, account_unique_id, create_client, endpoint_from_data
+from .data import (
+    QwenTtsConfigEntry,
+    account_unique_id,
+    create_client,
+    endpoint_from_data,
+    profile_title,
+)
 from .pronunciation import PronunciationSyntaxError, parse_pronunciation
 
 _LOGGER = logging.getLogger(__name__)
@@ -305,8 +310,8 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         self,
         user_input: dict[str, Any] | None = None,  # noqa: ARG002 - the form is the next step
     ) -> SubentryFlowResult:
-        """Add a profile, starting from the default one."""
-        self._profile = dict(DEFAULT_PROFILE)
+        """Add a profile, starting from the default one but with a voice not yet in use."""
+        self._profile = {key: value for key, value in DEFAULT_PROFILE.items() if key != CONF_VOICE}
         return await self.async_step_model()
 
     async def async_step_reconfigure(
@@ -397,7 +402,8 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         voice_ids = [voice["value"] for voice in voices]
         fields[
             probatio.Required(
-                CONF_VOICE, default=_choice(profile.get(CONF_VOICE), voice_ids, voice_ids[0])
+                CONF_VOICE,
+                default=_choice(profile.get(CONF_VOICE), voice_ids, self._unused_voice(voice_ids)),
             )
         ] = SelectSelector(SelectSelectorConfig(options=voices, mode=SelectSelectorMode.DROPDOWN))
         # Translation keys must be lower case; the profile keeps the service's spelling.
@@ -470,6 +476,19 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         )
         return probatio.Schema(fields)
 
+    def _unused_voice(self, voice_ids: list[str]) -> str:
+        """Return the first voice no other profile speaks with (a new profile's default).
+
+        Accepting the defaults twice must not make two identical "Cherry" profiles.
+        """
+        current = None if self.source == SOURCE_USER else self._get_reconfigure_subentry()
+        used = {
+            sub.data.get(CONF_VOICE)
+            for sub in self._get_entry().subentries.values()
+            if sub is not current
+        }
+        return next((voice for voice in voice_ids if voice not in used), voice_ids[0])
+
     def _own_entity_id(self) -> str | None:
         """Return the TTS entity of the profile being reconfigured (a new one has none yet)."""
         if self.source == SOURCE_USER:
@@ -512,12 +531,14 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
 
     def _async_save_profile(self, profile: dict[str, Any]) -> SubentryFlowResult:
         """Create the profile, or update the one being reconfigured (the entry reloads)."""
-        title = custom_voice_name(profile[CONF_VOICE])
+        entry = self._get_entry()
         if self.source == SOURCE_USER:
-            return self.async_create_entry(title=title, data=profile)
-        return self.async_update_and_abort(
-            self._get_entry(), self._get_reconfigure_subentry(), title=title, data=profile
-        )
+            return self.async_create_entry(
+                title=profile_title(entry, profile[CONF_VOICE]), data=profile
+            )
+        subentry = self._get_reconfigure_subentry()
+        title = profile_title(entry, profile[CONF_VOICE], subentry.subentry_id)
+        return self.async_update_and_abort(entry, subentry, title=title, data=profile)
 
 
 def _session_config(profile: Mapping[str, Any]) -> SessionConfig:

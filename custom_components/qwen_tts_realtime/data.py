@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 
-from .api import Endpoint, EnrolledVoice, QwenTtsClient, Region
+from .api import Endpoint, EnrolledVoice, QwenTtsClient, Region, custom_voice_name
 from .const import CONF_BASE_URL, CONF_REGION, voices_updated_signal
 
 
@@ -35,6 +35,20 @@ def account_unique_id(data: Mapping[str, Any]) -> str:
     """Return a unique id for an account: a hash, so the key itself is never stored twice."""
     identity = f"{endpoint_from_data(data).base_url}|{data[CONF_API_KEY]}"
     return hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def profile_title(entry: ConfigEntry, voice_id: str, subentry_id: str | None = None) -> str:
+    """Name a profile after its voice, numbered when another profile already has that name.
+
+    Pickers show only the entity's name, which is the profile's: two profiles called
+    "Cherry" could not be told apart. ``subentry_id`` is the profile being renamed.
+    """
+    base = custom_voice_name(voice_id)
+    taken = {sub.title for sub in entry.subentries.values() if sub.subentry_id != subentry_id}
+    title, number = base, 2
+    while title in taken:
+        title, number = f"{base} {number}", number + 1
+    return title
 
 
 def create_client(hass: HomeAssistant, data: Mapping[str, Any]) -> QwenTtsClient:

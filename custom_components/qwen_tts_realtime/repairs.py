@@ -17,7 +17,7 @@ from homeassistant.helpers.selector import (
 from .api import custom_voice_name, get_model
 from .config_flow import custom_voice_options, no_voices_abort
 from .const import CONF_MODEL, CONF_VOICE, DOMAIN, voices_updated_signal
-from .data import QwenTtsConfigEntry
+from .data import QwenTtsConfigEntry, profile_title
 
 ISSUE_VOICE_MISSING = "voice_missing"
 
@@ -135,7 +135,7 @@ class CustomVoiceRepairFlow(RepairsFlow):
             # A profile named after its voice (the default) takes the new voice's name.
             title = subentry.title
             if title == custom_voice_name(old_voice):
-                title = custom_voice_name(new_voice)
+                title = profile_title(entry, new_voice, subentry.subentry_id)
             # The entry reloads with the new voice and checks its profiles again.
             self.hass.config_entries.async_update_subentry(
                 entry, subentry, data={**subentry.data, CONF_VOICE: new_voice}, title=title

@@ -23,7 +23,6 @@ from .api import (
     EnrolledVoice,
     QwenTtsError,
     QwenTtsVoiceNotFoundError,
-    custom_voice_name,
     language_type_for,
 )
 from .api.catalog import ENROLLMENT_LANGUAGES
@@ -42,7 +41,7 @@ from .const import (
     SERVICE_LIST_VOICES,
     SUBENTRY_TTS,
 )
-from .data import QwenTtsConfigEntry, async_refresh_voices
+from .data import QwenTtsConfigEntry, async_refresh_voices, profile_title
 from .exceptions import to_ha_error
 from .preview import async_keep_preview, preview_folder
 from .recording import async_prepare_recording
@@ -250,7 +249,7 @@ def _add_profile(
     subentry = ConfigSubentry(
         data=MappingProxyType(data),
         subentry_type=SUBENTRY_TTS,
-        title=custom_voice_name(voice.voice_id),
+        title=profile_title(entry, voice.voice_id),
         unique_id=None,
     )
     hass.config_entries.async_add_subentry(entry, subentry)
