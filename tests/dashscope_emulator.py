@@ -842,6 +842,9 @@ class _SessionFaults:
     drop_after: int | None = None
     stall_after: int | None = None
     garble_after: int | None = None
+    # End the session as idle-expired when its first client event arrives (see expire_next_session).
+    expire_on_first_event: bool = False
+    expire_error: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -921,6 +924,40 @@ class _RealtimeSession:
                 self.record.closed_by_client_early = True
             await self._stop_worker()
 
+    @property
+    def idle(self) -> bool:
+        """Tell whether the session has been sent nothing since ``session.created``."""
+        return self._state is _State.CREATED and not self.record.received
+
+    async def end_idle(self, error: tuple[str, str] | None, *, drop: bool = False) -> None:
+        """End the session as an idle limit of the service might (A.10: undocumented).
+
+        Three readings: a plain close (1000), an ``error`` event then a close (1011),
+        or a dropped connection (no close frame).
+        """
+        self._server_closing = True
+        if drop:
+            if self._transport is not None:
+                self._transport.close()
+            return
+        if error is not None:
+            code, message = error
+            with contextlib.suppress(_StopSession):
+                await self._send(
+                    {
+                        "event_id": new_id("event_"),
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": code,
+                            "message": message,
+                            "param": None,
+                            "event_id": None,
+                        },
+                    }
+                )
+        await self._ws.close(code=WSCloseCode.OK if error is None else WSCloseCode.INTERNAL_ERROR)
+
     async def shutdown(self) -> None:
         """Close the socket because the emulator is shutting down (1001 going away)."""
         self._server_closing = True
@@ -982,6 +1019,10 @@ class _RealtimeSession:
             return
         self.record.received.append(event)
         self._emu._note_client_event(event)
+        if self._faults.expire_on_first_event:
+            self._faults.expire_on_first_event = False
+            await self.end_idle(self._faults.expire_error)
+            return
         try:
             await self._dispatch(event)
         except _WsError as error:
@@ -1014,6 +1055,9 @@ class _RealtimeSession:
             if strict:
                 raise _WsError("Session is finishing: no more client events are accepted.")
             return False
+        if event_type == "session.finish" and self._state is _State.CREATED:
+            # session.update is optional (DOC-CE): a session nothing was sent to may end at once.
+            return True
         if event_type != "session.update" and self._state in {_State.CREATED, _State.FAILED}:
             if strict:
                 raise _WsError(
@@ -1592,6 +1636,27 @@ class DashScopeEmulator:
         """Next session(s): send a frame that is not valid JSON after N deltas, then nothing."""
         for faults in self._next_sessions(sessions):
             faults.garble_after = after_deltas
+
+    def expire_next_session(self, *, error: tuple[str, str] | None = None) -> None:
+        """Next session: end it as idle-expired once its first client event arrives.
+
+        What a client sees that takes a kept-ready session just as the service drops it.
+        """
+        [faults] = self._next_sessions(1)
+        faults.expire_on_first_event = True
+        faults.expire_error = error
+
+    async def end_idle_sessions(
+        self, *, error: tuple[str, str] | None = None, drop: bool = False
+    ) -> int:
+        """End every open session that was sent nothing yet, as an idle limit would.
+
+        Returns how many were ended (see ``_RealtimeSession.end_idle`` for the readings).
+        """
+        idle = [session for session in self._live if session.idle]
+        for session in idle:
+            await session.end_idle(error, drop=drop)
+        return len(idle)
 
     def fail_next_http(self, status: int, code: str, message: str) -> None:
         """Answer the next customization request with this error body."""

@@ -70,6 +70,21 @@ async def _assert_pool_free(client: QwenTtsClient) -> None:
         assert await _collect(client, SessionConfig(voice="Cherry"), ["好。"])
 
 
+async def _assert_ended_gracefully(emulator: DashScopeEmulator) -> None:
+    """The stopped session was ended the documented way before the socket closed.
+
+    The text not yet spoken is cleared (nobody pays for it), ``session.finish`` ends
+    the session and the service confirms it: the console does not count a failure.
+    """
+    await emulator.wait_sessions_closed()
+    session = emulator.sessions[0]
+    received = [event["type"] for event in session.received]
+    assert received[-2:] == ["input_text_buffer.clear", "session.finish"]
+    assert "never sent" not in [event.get("text") for event in session.received]
+    assert session.finished
+    assert not session.closed_by_client_early
+
+
 async def test_server_commit_streams_all_audio(
     client: QwenTtsClient, emulator: DashScopeEmulator
 ) -> None:
@@ -404,7 +419,7 @@ async def test_cancelling_the_consumer_closes_everything(
 
     _assert_clean()
     await _assert_pool_free(client)
-    assert not emulator.sessions[0].finished
+    await _assert_ended_gracefully(emulator)
 
 
 async def test_cancelled_task_closes_everything(
@@ -432,7 +447,44 @@ async def test_cancelled_task_closes_everything(
         await task
     _assert_clean()
     await _assert_pool_free(client)
+    await _assert_ended_gracefully(emulator)
+
+
+@pytest.mark.parametrize("fault", ["error", "drop"])
+async def test_stopping_early_while_the_service_fails_raises_nothing(
+    client: QwenTtsClient, emulator: DashScopeEmulator, fault: str
+) -> None:
+    """The service fails as the caller stops: the caller is not handed that failure."""
+    if fault == "error":
+        emulator.inject_error_event("InternalError", "Something broke.", after_deltas=1)
+    else:
+        emulator.drop_connection(after_deltas=1)
+    async with aclosing(
+        client.synthesize(FLASH, SessionConfig(voice="Cherry"), texts(SENTENCES))
+    ) as stream:
+        async for _chunk in stream:
+            break
+    await emulator.wait_sessions_closed()
     assert not emulator.sessions[0].finished
+    _assert_clean()
+    await _assert_pool_free(client)
+
+
+async def test_stopping_early_is_bounded_when_the_service_is_silent(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A service that never confirms the finish does not hold the caller: the socket closes."""
+    emulator.stall(after_deltas=1)
+    async with aclosing(
+        client.synthesize(FLASH, SessionConfig(voice="Cherry"), texts(SENTENCES))
+    ) as stream:
+        async for _chunk in stream:
+            break
+    await emulator.wait_sessions_closed()
+    [session] = emulator.sessions
+    assert session.received[-1]["type"] == "session.finish"
+    assert session.closed_by_client_early  # no session.finished came: we closed, after waiting
+    _assert_clean()
 
 
 async def test_text_source_failure_propagates(

@@ -37,6 +37,7 @@ from .errors import (
     QwenTtsTimeoutError,
     QwenTtsValidationError,
     QwenTtsVoiceNotFoundError,
+    QwenTtsWarmSessionError,
 )
 from .language import detect_language_type
 from .ogg import OggOpusJoiner
@@ -45,6 +46,7 @@ from .realtime import SessionStats, Timeouts
 from .retry import MAX_RESUMES, RetryPolicy
 from .session_config import SessionConfig
 from .text_buffer import TextBuffer
+from .warm import WarmSessions, WarmState, warm_by_default
 
 __all__ = [
     "CATALOG_VERSION",
@@ -75,6 +77,7 @@ __all__ = [
     "QwenTtsTimeoutError",
     "QwenTtsValidationError",
     "QwenTtsVoiceNotFoundError",
+    "QwenTtsWarmSessionError",
     "RateLimiter",
     "Region",
     "RetryPolicy",
@@ -85,6 +88,8 @@ __all__ = [
     "Timeouts",
     "VoiceKind",
     "VoicePreview",
+    "WarmSessions",
+    "WarmState",
     "audio_data_uri",
     "custom_voice_name",
     "detect_language_type",
@@ -92,5 +97,6 @@ __all__ = [
     "language_type_for",
     "models_for_region",
     "pcm_to_wav",
+    "warm_by_default",
     "wav_header",
 ]

@@ -1,9 +1,11 @@
 """The client: one API key on one endpoint, for synthesis, voice cloning and voice design."""
 
+import itertools
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from contextlib import aclosing
+from functools import partial
 
 import aiohttp
 
@@ -28,11 +30,12 @@ from .enrollment import (
 )
 from .errors import QwenTtsApiError, QwenTtsProtocolError, QwenTtsRateLimitError
 from .ratelimit import RateLimiter
-from .realtime import SessionStats, Timeouts, stream_speech
+from .realtime import ReadySession, SessionStats, Timeouts, open_session, stream_speech
 from .responses import Progress
 from .retry import RetryPolicy, synthesize_with_retry
 from .segmenter import Segmenter
 from .session_config import SessionConfig
+from .warm import WarmSessions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,7 +60,9 @@ class QwenTtsClient:
     ) -> None:
         """Keep the connection details; nothing is sent until a method is called.
 
-        One client is one account, so its rate limiter is the account's.
+        One client is one account, so its rate limiter is the account's, and
+        so are its warm sessions (``warm.keep(key, model)`` to have one ready,
+        ``warm.idle`` for how long it waits unused; ``aclose()`` ends them).
         """
         self._http = session
         self._api_key = api_key
@@ -67,6 +72,7 @@ class QwenTtsClient:
         self.rate_limiter = RateLimiter()
         self._history: deque[SessionStats] = deque(maxlen=history_size)
         self._unlisted: frozenset[VoiceKind] = frozenset()
+        self.warm = WarmSessions(self._open_warm, close_timeout=self.timeouts.close)
 
     @property
     def recent_sessions(self) -> list[SessionStats]:
@@ -79,45 +85,57 @@ class QwenTtsClient:
         config: SessionConfig,
         text: AsyncIterable[str],
         *,
+        warm: str | None = None,
         on_session_end: Callable[[SessionStats], None] | None = None,
     ) -> AsyncGenerator[bytes]:
         """Stream ``text`` into a realtime session and yield its audio as it arrives.
 
-        A session that fails before its first audio byte is retried, one that
-        fails later is resumed in commit mode (see ``retry``); each start waits
-        for the model's rate limit. Close the generator
-        (``contextlib.aclosing``) to close the socket at once.
-        ``on_session_end`` gets the stats of every session the request opened,
-        as each one closes (usage, first audio, error).
+        ``warm`` is a key kept with ``warm.keep``: its ready session is used if
+        there is one, and a replacement is opened. A session that fails before
+        its first audio byte is retried on a fresh connection, one that fails
+        later is resumed in commit mode (see ``retry``); each fresh start waits
+        for the model's rate limit. Close the generator (``contextlib.aclosing``)
+        to end the session at once. ``on_session_end`` gets the stats of every
+        session the request opened, as each one closes (usage, first audio, error).
         """
-        info = get_model(model)
-        per_minute = info.requests_per_minute if info else None
         commit = config.mode == "commit"
+        attempts = itertools.count()
         return synthesize_with_retry(
-            lambda replay, progress: self._session(model, config, replay, progress, on_session_end),
+            # Only the first session may be the warm one: retries and resumes start fresh.
+            lambda replay, progress: self._session(
+                model,
+                config,
+                replay,
+                progress,
+                warm=warm if next(attempts) == 0 else None,
+                on_end=on_session_end,
+            ),
             text,
             policy=self.retry,
             budget=self.timeouts.first_audio,
-            before_attempt=lambda: self.rate_limiter.acquire(model, per_minute),
             segmenter=Segmenter(boundaries=commit),
             resume=commit,
         )
 
-    async def _session(
+    async def aclose(self) -> None:
+        """End and close the warm sessions (the aiohttp session is the caller's)."""
+        await self.warm.aclose()
+
+    async def _session(  # noqa: PLR0913 - a session, where it resumes, and what to report
         self,
         model: str,
         config: SessionConfig,
         text: AsyncIterable[str],
         progress: Progress | None,
+        *,
+        warm: str | None,
         on_end: Callable[[SessionStats], None] | None,
     ) -> AsyncGenerator[bytes]:
         """Run one session, recording its stats in the history and reporting them at its end."""
         stats = SessionStats(model=model)
         self._history.append(stats)
         session = stream_speech(
-            self._http,
-            self.endpoint,
-            self._api_key,
+            partial(self._open, model, warm),
             model=model,
             config=config,
             text=text,
@@ -132,6 +150,38 @@ class QwenTtsClient:
         finally:
             if on_end is not None:
                 on_end(stats)
+
+    async def _open(self, model: str, warm: str | None, stats: SessionStats) -> ReadySession:
+        """Take the warm session of ``warm`` if one is ready, else wait for the limit and connect.
+
+        The replacement is asked for only after this request has its rate-limit
+        slot, so a warm session never makes a request wait.
+        """
+        ready = await self.warm.take(warm, model) if warm is not None else None
+        if ready is None:
+            await self.rate_limiter.acquire(model, _per_minute(model))
+        if warm is not None:
+            self.warm.replenish(warm)
+        if ready is not None:
+            stats.warm = True
+            stats.session_id = ready.session_id
+            return ready
+        return await open_session(
+            self._http,
+            self.endpoint,
+            self._api_key,
+            model=model,
+            timeouts=self.timeouts,
+            stats=stats,
+        )
+
+    async def _open_warm(self, model: str) -> ReadySession | None:
+        """Open a session ahead of any request, if the rate limit has a slot free right now."""
+        if not self.rate_limiter.try_acquire(model, _per_minute(model)):
+            return None
+        return await open_session(
+            self._http, self.endpoint, self._api_key, model=model, timeouts=self.timeouts
+        )
 
     async def validate_key(self) -> None:
         """Make the cheapest authenticated call (a one-item voice list); raise if it fails."""
@@ -285,3 +335,9 @@ def _create_output(body: dict[str, object], target_model: str) -> dict[str, obje
     if not isinstance(output, dict):
         raise QwenTtsProtocolError("Create answer without output")
     return {"target_model": target_model, **output}
+
+
+def _per_minute(model: str) -> int | None:
+    """Return the catalogue's sessions-per-minute limit of ``model`` (None: unknown)."""
+    info = get_model(model)
+    return info.requests_per_minute if info else None

@@ -19,6 +19,13 @@ class QwenTtsTimeoutError(QwenTtsConnectionError):
     """The service did not answer in time."""
 
 
+class QwenTtsWarmSessionError(QwenTtsConnectionError):
+    """A session opened ahead of the request was gone when the request took it.
+
+    Never shown to a user: the request starts again on a fresh connection at once.
+    """
+
+
 class QwenTtsProtocolError(QwenTtsError):
     """The service sent something the protocol does not allow."""
 

@@ -42,27 +42,39 @@ class RateLimiter:
 
         ``per_minute`` of ``None`` (a model without a known limit) never waits.
         """
-        if per_minute is None:
-            return 0.0
-        starts = self._starts.setdefault(model, deque())
         waited = 0.0
-        while True:
-            now = self._clock()
-            while starts and starts[0] <= now - self._window:
-                starts.popleft()
-            # No await between this check and the append: concurrent callers cannot both take
-            # the last slot.
-            if len(starts) < per_minute:
-                starts.append(now)
-                return waited
-            delay = starts[0] + self._window - now
+        while (delay := self._take_slot(model, per_minute)) > 0:
             _LOGGER.debug(
-                "%s: %d sessions started in the last %.0f s (limit %d), waiting %.1f s",
+                "%s: %d sessions started in the last %.0f s (limit %s), waiting %.1f s",
                 model,
-                len(starts),
+                len(self._starts[model]),
                 self._window,
                 per_minute,
                 delay,
             )
             await self._sleep(delay)
             waited += delay
+        return waited
+
+    def try_acquire(self, model: str, per_minute: int | None) -> bool:
+        """Count one more session of ``model`` if it may start now; never wait.
+
+        For sessions nobody waits for (a warm session): they must not queue up
+        in front of a request.
+        """
+        return self._take_slot(model, per_minute) == 0
+
+    def _take_slot(self, model: str, per_minute: int | None) -> float:
+        """Count a session start if the window has room and return 0, else the wait for room."""
+        if per_minute is None:
+            return 0.0
+        starts = self._starts.setdefault(model, deque())
+        now = self._clock()
+        while starts and starts[0] <= now - self._window:
+            starts.popleft()
+        # No await between this check and the append: concurrent callers cannot both take
+        # the last slot.
+        if len(starts) < per_minute:
+            starts.append(now)
+            return 0.0
+        return starts[0] + self._window - now

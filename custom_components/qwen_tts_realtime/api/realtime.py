@@ -4,6 +4,9 @@ Protocol (protocol.md A): connect with ``?model=``, wait for ``session.created``
 send one ``session.update``, append text as it arrives (in ``commit`` mode one
 segment at a time, each committed), send ``session.finish`` and read until
 ``session.finished`` so the tail of the audio is never lost.
+
+Connecting and waiting for ``session.created`` (:func:`open_session`) is apart
+from the rest, so a session can be opened before it is needed (``warm.py``).
 """
 
 import asyncio
@@ -13,7 +16,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -28,6 +32,7 @@ from .errors import (
     QwenTtsProtocolError,
     QwenTtsTimeoutError,
     QwenTtsVoiceNotFoundError,
+    QwenTtsWarmSessionError,
     error_from_response,
     rejects_voice,
 )
@@ -80,6 +85,8 @@ class SessionStats:
     billed_characters: int = 0
     billed_tokens: int = 0
     error: str | None = None
+    # The session was opened before the request (a warm session): no connect time was paid.
+    warm: bool = False
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
     def elapsed(self) -> float:
@@ -103,6 +110,7 @@ class SessionStats:
             "billed_characters": self.billed_characters,
             "billed_tokens": self.billed_tokens,
             "first_audio_after_text": self.first_audio_after_text,
+            "warm": self.warm,
             "error": self.error,
         }
 
@@ -207,6 +215,95 @@ def _raise_error_event(event: dict[str, Any]) -> None:
     )
 
 
+async def _session_created(
+    ws: aiohttp.ClientWebSocketResponse, timeouts: Timeouts
+) -> dict[str, Any]:
+    """Return the ``session.created`` event the service greets a new connection with."""
+    try:
+        async with asyncio.timeout(timeouts.connect):
+            created = _parse(await ws.receive())
+    except TimeoutError as err:
+        raise QwenTtsTimeoutError("The service did not start the session in time") from err
+    if created["type"] == "error":
+        _raise_error_event(created)
+    if created["type"] != "session.created":
+        raise QwenTtsProtocolError(f"Expected session.created, got {created['type']}")
+    return created
+
+
+@dataclass(frozen=True, slots=True)
+class ReadySession:
+    """A connected session that announced ``session.created`` and was sent nothing yet."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    model: str
+    session_id: str | None
+
+
+# How a request gets its ready session: a warm one, or a fresh connection (stats filled in).
+type SessionOpener = Callable[[SessionStats], Awaitable[ReadySession]]
+
+
+async def open_session(  # noqa: PLR0913 - connecting needs all of these
+    http: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    api_key: str,
+    *,
+    model: str,
+    timeouts: Timeouts,
+    stats: SessionStats | None = None,
+) -> ReadySession:
+    """Connect and wait for ``session.created``; the socket is closed if anything fails.
+
+    ``stats`` (a request's) records the timings; a warm session has none.
+    """
+    ws = await _connect(http, str(endpoint.realtime_url(model)), api_key, timeouts)
+    try:
+        if stats is not None:
+            stats.connected = stats.elapsed()
+        created = await _session_created(ws, timeouts)
+    except BaseException:
+        await ws.close()
+        raise
+    info = created.get("session")
+    session_id = info.get("id") if isinstance(info, dict) else None
+    ready = ReadySession(ws, model, session_id if isinstance(session_id, str) else None)
+    if stats is not None:
+        stats.session_id = ready.session_id
+        stats.session_created = stats.elapsed()
+        _LOGGER.debug(
+            "%s: session %s created %.3f s after the request",
+            model,
+            ready.session_id,
+            stats.session_created,
+        )
+    return ready
+
+
+async def end_session(
+    ws: aiohttp.ClientWebSocketResponse, within: float, events: tuple[str, ...]
+) -> str:
+    """Send ``events``, then read until ``session.finished``; return how it ended, for the log.
+
+    Bounded by ``within`` seconds; audio still arriving is dropped. Never raises for a
+    broken session: the socket is closed right after in any case.
+    """
+    try:
+        async with asyncio.timeout(within):
+            for event_type in events:
+                await ws.send_str(_event(event_type))
+            while (event := _parse(await ws.receive()))["type"] != "session.finished":
+                if event["type"] == "error":
+                    error = event.get("error")
+                    code = error.get("code") if isinstance(error, dict) else None
+                    return f"error {code or '-'}"
+    except TimeoutError:
+        return f"no session.finished within {within} s"
+    except (QwenTtsError, aiohttp.ClientError, ConnectionError) as err:
+        return f"{type(err).__name__}: {err}"
+    return "session.finished"
+
+
 class _Session:
     """The state of one open session, shared by the text writer and the audio reader."""
 
@@ -226,6 +323,8 @@ class _Session:
         self._response_open = False
         self._writer_error: BaseException | None = None
         self._pending_timeout: asyncio.Timeout | None = None
+        # Whether the service has said anything but an error since session.update.
+        self.answered = False
 
     async def write(self, text: AsyncIterable[str], mode: Mode) -> None:
         """Append the segments as they arrive (committing each in commit mode), then finish.
@@ -289,6 +388,7 @@ class _Session:
         """Yield decoded audio until ``session.finished``."""
         while True:
             event = await self._receive()
+            self.answered = self.answered or event["type"] != "error"
             match event["type"]:
                 case "response.audio.delta":
                     audio = self._decode_delta(event)
@@ -338,6 +438,24 @@ class _Session:
         )
         self._check_response_status(event)
 
+    async def end_early(self) -> None:
+        """End a session whose caller stopped listening, the way the service expects.
+
+        Closing the socket mid-session is counted as a failed session in the
+        account's console (protocol.md G "Graceful close"). What we send is what
+        the service documents (A.4): ``input_text_buffer.clear`` drops text not yet
+        committed, so nobody pays for speech no one will hear, and
+        ``session.finish`` ends the session: the service completes the response in
+        progress, says ``session.finished`` and closes (A.3). ``response.cancel``
+        would cut that response short, but it is absent from the server
+        documentation (A.4.6, E.11): an unknown event could itself end as an error.
+        We wait at most the close timeout, so a stopped caller is never held up
+        longer than that.
+        """
+        events = () if self._finish_sent else ("input_text_buffer.clear", "session.finish")
+        outcome = await end_session(self._ws, self._timeouts.close, events)
+        _LOGGER.debug("Session %s: caller stopped early; %s", self._stats.session_id, outcome)
+
     @staticmethod
     def _decode_delta(event: dict[str, Any]) -> bytes:
         """Decode the base64 audio of a delta event."""
@@ -360,9 +478,7 @@ class _Session:
 
 
 async def stream_speech(  # noqa: PLR0913 - one session needs all of these
-    http: aiohttp.ClientSession,
-    endpoint: Endpoint,
-    api_key: str,
+    open_socket: SessionOpener,
     *,
     model: str,
     config: SessionConfig,
@@ -373,73 +489,87 @@ async def stream_speech(  # noqa: PLR0913 - one session needs all of these
 ) -> AsyncGenerator[bytes]:
     """Synthesize ``text`` (which may still be being written) and yield audio as it comes.
 
+    ``open_socket`` is called once the settings passed the local checks.
     ``text`` is a stream of segments, each one append (and, in commit mode, one
     commit). With ``progress`` (commit mode) the session counts the segments its
     completed responses spoke, starting at ``progress.spoken``.
     The audio is in ``config.response_format``. Closing or cancelling the
-    iterator closes the socket and stops the writer.
+    iterator stops the writer and ends the session (see ``_Session.end_early``).
     """
-    ws: aiohttp.ClientWebSocketResponse | None = None
+    ready: ReadySession | None = None
+    session: _Session | None = None
     writer: asyncio.Task[None] | None = None
+    stopped_early = False
     try:
         validate_session_config(model, config)
-        ws = await _connect(http, str(endpoint.realtime_url(model)), api_key, timeouts)
-        stats.connected = stats.elapsed()
-        async with asyncio.timeout(timeouts.connect):
-            created = _parse(await ws.receive())
-        if created["type"] == "error":
-            _raise_error_event(created)
-        if created["type"] != "session.created":
-            raise QwenTtsProtocolError(f"Expected session.created, got {created['type']}")
-        session_info = created.get("session")
-        if isinstance(session_info, dict):
-            stats.session_id = session_info.get("id")
-        stats.session_created = stats.elapsed()
-        _LOGGER.debug(
-            "%s: session %s created %.3f s after the request",
-            model,
-            stats.session_id,
-            stats.session_created,
-        )
-        await ws.send_str(_event("session.update", session=config.to_wire()))
+        ready = await open_socket(stats)
         tracker = ResponseTracker(progress) if progress is not None else None
-        session = _Session(ws, stats, timeouts, tracker)
+        session = _Session(ready.ws, stats, timeouts, tracker)
+        await ready.ws.send_str(_event("session.update", session=config.to_wire()))
         writer = asyncio.create_task(session.write(text, config.mode), name="qwen_tts_text_writer")
-        async for audio in session.read():
-            yield audio
-    except TimeoutError as err:
-        stats.error = "timeout"
-        raise QwenTtsTimeoutError("The service did not start the session in time") from err
-    except QwenTtsError as err:
-        # Diagnostics show why the last sessions failed: the server's code, else our reason.
-        stats.error = getattr(err, "code", None) or getattr(err, "reason", type(err).__name__)
-        if isinstance(err, QwenTtsApiError) and rejects_voice(err, config.voice):
-            # A deleted cloned voice is refused as a plain invalid value; say what it is.
-            raise QwenTtsVoiceNotFoundError(
-                err.code, err.server_message, status=err.status, param=err.param
-            ) from err
+        async with aclosing(session.read()) as audio_stream:
+            async for audio in audio_stream:
+                yield audio
+    except GeneratorExit, asyncio.CancelledError:
+        stopped_early = True
         raise
-    except aiohttp.ClientError as err:
-        stats.error = type(err).__name__
-        raise QwenTtsConnectionError(f"Connection failed: {err}") from err
+    except (QwenTtsError, aiohttp.ClientError) as err:
+        failure = _failure(
+            err, stats, answered=session is not None and session.answered, voice=config.voice
+        )
+        if failure is err:
+            raise
+        raise failure from err
     finally:
         if writer is not None and not writer.done():
             writer.cancel()
             # wait() rather than await: the writer's CancelledError must not be taken
             # for a cancellation of this task.
             await asyncio.wait([writer])
-        if ws is not None:
-            await ws.close()
-        # Ids, timings and the error code only: never the text, never the key.
-        _LOGGER.debug(
-            "%s: session %s closed (%s): connected %s s, first audio %s s, %d responses, "
-            "%d audio bytes, %d characters",
-            model,
-            stats.session_id,
-            stats.error or ("finished" if stats.finished is not None else "closed early"),
-            stats.connected,
-            stats.first_audio,
-            len(stats.response_ids),
-            stats.audio_bytes,
-            stats.characters_sent,
-        )
+        if ready is not None:
+            if stopped_early and session is not None and stats.finished is None:
+                await session.end_early()
+            await ready.ws.close()
+        _log_closed(model, stats)
+
+
+def _failure(err: Exception, stats: SessionStats, *, answered: bool, voice: str) -> Exception:
+    """Record why a session failed and return the exception to raise.
+
+    A warm session that fails before the service answered anything was already
+    gone when it was taken (an idle limit, a restart on their side): that says
+    nothing about the request, which starts again on a fresh connection.
+    """
+    failure: Exception
+    if isinstance(err, QwenTtsError):
+        # Diagnostics show why the last sessions failed: the server's code, else our reason.
+        stats.error = getattr(err, "code", None) or getattr(err, "reason", type(err).__name__)
+        failure = err
+        if isinstance(err, QwenTtsApiError) and rejects_voice(err, voice):
+            # A deleted cloned voice is refused as a plain invalid value; say what it is.
+            failure = QwenTtsVoiceNotFoundError(
+                err.code, err.server_message, status=err.status, param=err.param
+            )
+    else:
+        stats.error = type(err).__name__
+        failure = QwenTtsConnectionError(f"Connection failed: {err}")
+    if stats.warm and not answered:
+        return QwenTtsWarmSessionError(f"The warm session was gone ({stats.error})")
+    return failure
+
+
+def _log_closed(model: str, stats: SessionStats) -> None:
+    """Tell the session's end in the debug log: ids, timings and the error code only."""
+    # Never the text, never the key.
+    _LOGGER.debug(
+        "%s: session %s closed (%s): %s, first audio %s s, %d responses, "
+        "%d audio bytes, %d characters",
+        model,
+        stats.session_id,
+        stats.error or ("finished" if stats.finished is not None else "closed early"),
+        "warm" if stats.warm else f"connected {stats.connected} s",
+        stats.first_audio,
+        len(stats.response_ids),
+        stats.audio_bytes,
+        stats.characters_sent,
+    )

@@ -27,6 +27,7 @@ from .errors import (
     QwenTtsProtocolError,
     QwenTtsQuotaError,
     QwenTtsRateLimitError,
+    QwenTtsWarmSessionError,
 )
 from .responses import Progress
 from .segmenter import Segmenter
@@ -86,7 +87,6 @@ async def synthesize_with_retry(  # noqa: PLR0913 - the request's whole policy
     *,
     policy: RetryPolicy,
     budget: float,
-    before_attempt: Callable[[], Awaitable[object]],
     segmenter: Segmenter,
     resume: bool,
 ) -> AsyncGenerator[bytes]:
@@ -95,8 +95,10 @@ async def synthesize_with_retry(  # noqa: PLR0913 - the request's whole policy
     Before the first audio a session is retried with all the text; ``budget``
     (the first-audio timeout) bounds the time spent retrying, counted from the
     first failure. After it, with ``resume`` (commit mode), a new session picks
-    up at the first segment not yet spoken completely. Every session start
-    waits for ``before_attempt`` (the rate limiter).
+    up at the first segment not yet spoken completely. ``open_session`` waits
+    for the rate limit. A warm session found gone is no failure: a fresh one
+    starts at once and no attempt is used (``open_session`` offers a warm
+    session to the first attempt only).
     """
     buffer = TextBuffer(text, segmenter)
     buffer.start()
@@ -106,13 +108,15 @@ async def synthesize_with_retry(  # noqa: PLR0913 - the request's whole policy
     audio_started = False
     try:
         while True:
-            await before_attempt()
             try:
                 start = progress.spoken if progress is not None else 0
                 async with aclosing(open_session(buffer.replay(start), progress)) as audio:
                     async for chunk in audio:
                         audio_started = True
                         yield chunk
+            except QwenTtsWarmSessionError as err:
+                _LOGGER.debug("%s; starting a fresh session", err)
+                continue
             except QwenTtsError as err:
                 if not audio_started:
                     await retries.pause_or_raise(err)
