@@ -17,6 +17,7 @@ from custom_components.qwen_tts_realtime.api import Endpoint, QwenTtsClient
 from custom_components.qwen_tts_realtime.const import (
     CONF_BASE_URL,
     CONF_REGION,
+    CONF_WARM_SESSION,
     DEFAULT_PROFILE,
     DOMAIN,
     SUBENTRY_TTS,
@@ -62,7 +63,11 @@ def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsC
 
 @pytest.fixture
 def mock_config_entry(emulator: DashScopeEmulator) -> MockConfigEntry:
-    """Return an account on the emulator with the default voice profile."""
+    """Return an account on the emulator with the default voice profile.
+
+    Its warm session is off: these tests count and inspect the sessions a request
+    opens, so none may be opened ahead (test_tts_warm.py covers warm sessions).
+    """
     data = {CONF_REGION: "custom", CONF_BASE_URL: emulator.base_url, CONF_API_KEY: API_KEY}
     return MockConfigEntry(
         domain=DOMAIN,
@@ -71,7 +76,7 @@ def mock_config_entry(emulator: DashScopeEmulator) -> MockConfigEntry:
         unique_id=account_unique_id(data),
         subentries_data=[
             ConfigSubentryDataWithId(
-                data=dict(DEFAULT_PROFILE),
+                data={**DEFAULT_PROFILE, CONF_WARM_SESSION: False},
                 subentry_id=PROFILE_SUBENTRY_ID,
                 subentry_type=SUBENTRY_TTS,
                 title="Cherry",

@@ -47,6 +47,7 @@ from custom_components.qwen_tts_realtime.const import (
     CONF_SPEECH_RATE,
     CONF_VOICE,
     CONF_VOLUME,
+    CONF_WARM_SESSION,
     DEFAULT_PROFILE,
     DOMAIN,
     SUBENTRY_TTS,
@@ -335,7 +336,8 @@ async def test_full_ui_flow_on_custom_endpoint(
     [profile] = entry.subentries.values()
     assert dict(profile.data) == DEFAULT_PROFILE
     # The flow's key check made one free call, the set-up listed cloned and designed voices;
-    # nothing was synthesized.
+    # nothing was synthesized, but the profile keeps a session ready (the default of a
+    # 180-a-minute model).
     assert [
         (request["model"], request["input"]["action"]) for request in emulator.http_requests
     ] == [
@@ -343,7 +345,9 @@ async def test_full_ui_flow_on_custom_endpoint(
         ("qwen-voice-enrollment", "list"),
         ("qwen-voice-design", "list"),
     ]
-    assert emulator.sessions == []
+    assert await entry.runtime_data.client.warm.wait_ready(profile.subentry_id)
+    [warm] = emulator.sessions
+    assert warm.received == []
 
     # The profile is a TTS entity that speaks right away.
     [entity] = [
@@ -363,9 +367,10 @@ async def test_full_ui_flow_on_custom_endpoint(
         frames = len(wav.readframes(wav.getnframes())) // (wav.getsampwidth() * wav.getnchannels())
     assert rate == 24000
     assert frames / rate == pytest.approx(synth_audio_seconds(text, emulator.options.ms_per_char))
-    [session] = emulator.sessions
-    assert session.model == DEFAULT_PROFILE[CONF_MODEL]
-    assert session.config["voice"] == "Cherry"
+    # It spoke on the session kept ready.
+    assert warm.model == DEFAULT_PROFILE[CONF_MODEL]
+    assert warm.config["voice"] == "Cherry"
+    assert entry.runtime_data.client.recent_sessions[-1].warm
 
 
 async def test_custom_endpoint_errors_then_recovers(
@@ -652,6 +657,7 @@ async def test_add_system_voice_profile(
         CONF_PRONUNCIATION,
         CONF_AUDIO_OUTPUT,
         CONF_FALLBACK_ENGINE,
+        CONF_WARM_SESSION,
     ]
     voices = _options(result, CONF_VOICE)
     assert voices[0] == {"value": "Cherry", "label": "Cherry (芊悦)"}
@@ -661,6 +667,7 @@ async def test_add_system_voice_profile(
     # Cherry already has a profile: accepting the defaults must not make a second one.
     assert _default(result, CONF_VOICE) == "Ethan"
     assert _default(result, CONF_VOLUME) == 50
+    assert _default(result, CONF_WARM_SESSION) is True  # 180 sessions a minute: warm
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
@@ -671,6 +678,7 @@ async def test_add_system_voice_profile(
             CONF_PITCH_RATE: 0.9,
             CONF_VOLUME: 70,
             CONF_AUDIO_OUTPUT: "mp3",
+            CONF_WARM_SESSION: False,
         },
     )
     await hass.async_block_till_done()
@@ -685,6 +693,7 @@ async def test_add_system_voice_profile(
         CONF_PITCH_RATE: 0.9,
         CONF_VOLUME: 70,
         CONF_AUDIO_OUTPUT: "mp3",
+        CONF_WARM_SESSION: False,
     }
     assert sorted(sub.title for sub in init_integration.subentries.values()) == ["Cherry", "Dylan"]
     assert init_integration.state is ConfigEntryState.LOADED
@@ -825,9 +834,12 @@ async def test_legacy_model_offers_only_what_it_supports(
         CONF_PRONUNCIATION,
         CONF_AUDIO_OUTPUT,
         CONF_FALLBACK_ENGINE,
+        CONF_WARM_SESSION,
     ]
     assert _options(result, CONF_LANGUAGE_TYPE) == ["auto", "chinese", "english"]
     assert _options(result, CONF_AUDIO_OUTPUT) == ["auto", "wav"]
+    # 10 sessions a minute: a session kept ready would be a real share of them.
+    assert _default(result, CONF_WARM_SESSION) is False
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
         {CONF_VOICE: "Ethan", CONF_LANGUAGE_TYPE: "english", CONF_AUDIO_OUTPUT: "wav"},
@@ -839,6 +851,7 @@ async def test_legacy_model_offers_only_what_it_supports(
         CONF_VOICE: "Ethan",
         CONF_LANGUAGE_TYPE: "English",
         CONF_AUDIO_OUTPUT: "wav",
+        CONF_WARM_SESSION: False,
     }
 
 

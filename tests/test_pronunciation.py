@@ -9,7 +9,11 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.qwen_tts_realtime.const import CONF_PRONUNCIATION, DEFAULT_PROFILE
+from custom_components.qwen_tts_realtime.const import (
+    CONF_PRONUNCIATION,
+    CONF_WARM_SESSION,
+    DEFAULT_PROFILE,
+)
 from custom_components.qwen_tts_realtime.pronunciation import (
     PronunciationDictionary,
     PronunciationStream,
@@ -123,7 +127,7 @@ async def test_dictionary_reaches_the_service_for_streamed_text(
     hass.config_entries.async_update_subentry(
         init_integration,
         init_integration.subentries[PROFILE_SUBENTRY_ID],
-        data={**DEFAULT_PROFILE, CONF_PRONUNCIATION: DICTIONARY},
+        data={**DEFAULT_PROFILE, CONF_WARM_SESSION: False, CONF_PRONUNCIATION: DICTIONARY},
     )
     await hass.async_block_till_done()
 
@@ -186,7 +190,7 @@ async def test_changed_dictionary_is_not_served_from_the_cache(
         hass.config_entries.async_update_subentry(
             init_integration,
             init_integration.subentries[PROFILE_SUBENTRY_ID],
-            data={**DEFAULT_PROFILE, CONF_PRONUNCIATION: dictionary},
+            data={**DEFAULT_PROFILE, CONF_WARM_SESSION: False, CONF_PRONUNCIATION: dictionary},
         )
         await hass.async_block_till_done()
         await speak()

@@ -19,6 +19,7 @@ from custom_components.qwen_tts_realtime.api import CLONING_MODELS, DESIGN_MODEL
 from custom_components.qwen_tts_realtime.const import (
     CONF_MODEL,
     CONF_VOICE,
+    CONF_WARM_SESSION,
     DEFAULT_PROFILE,
     DOMAIN,
     SUBENTRY_TTS,
@@ -50,7 +51,10 @@ def _voice(
 
 
 def _with_profile(entry: MockConfigEntry, model: str, voice: str) -> MockConfigEntry:
-    """Return the account with a second profile, PROFILE_ID, speaking with ``voice``."""
+    """Return the account with a second profile, PROFILE_ID, speaking with ``voice``.
+
+    Its warm session is off: these tests count the sessions a request opens.
+    """
     return MockConfigEntry(
         domain=DOMAIN,
         title=entry.title,
@@ -59,7 +63,8 @@ def _with_profile(entry: MockConfigEntry, model: str, voice: str) -> MockConfigE
         subentries_data=[
             *(subentry.as_dict() for subentry in entry.subentries.values()),
             ConfigSubentryDataWithId(
-                data=DEFAULT_PROFILE | {CONF_MODEL: model, CONF_VOICE: voice},
+                data=DEFAULT_PROFILE
+                | {CONF_MODEL: model, CONF_VOICE: voice, CONF_WARM_SESSION: False},
                 subentry_id=PROFILE_ID,
                 subentry_type=SUBENTRY_TTS,
                 title=voice.split("-")[3],

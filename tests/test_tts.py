@@ -31,6 +31,7 @@ from custom_components.qwen_tts_realtime.const import (
     CONF_LANGUAGE_TYPE,
     CONF_MODEL,
     CONF_VOICE,
+    CONF_WARM_SESSION,
     DEFAULT_PROFILE,
     DOMAIN,
     OUTPUT_AUTO,
@@ -109,11 +110,11 @@ async def _speak(
 async def _add_profile(
     hass: HomeAssistant, entry: MockConfigEntry, title: str, **data: Any
 ) -> None:
-    """Add a voice profile to an entry that is not set up yet."""
+    """Add a voice profile to an entry that is not set up yet (no warm session, see conftest)."""
     hass.config_entries.async_add_subentry(
         entry,
         ConfigSubentry(
-            data=MappingProxyType({**DEFAULT_PROFILE, **data}),
+            data=MappingProxyType({**DEFAULT_PROFILE, CONF_WARM_SESSION: False, **data}),
             subentry_type=SUBENTRY_TTS,
             title=title,
             unique_id=None,
@@ -458,7 +459,7 @@ async def test_same_request_is_cached_changed_voice_or_rate_is_not(
     hass.config_entries.async_update_subentry(
         init_integration,
         init_integration.subentries[PROFILE_SUBENTRY_ID],
-        data={**DEFAULT_PROFILE, CONF_VOICE: "Serena"},
+        data={**DEFAULT_PROFILE, CONF_WARM_SESSION: False, CONF_VOICE: "Serena"},
     )
     await hass.async_block_till_done()
     await retrieve_media(hass, hass_client, await _speak(hass, "你好。"))
@@ -482,7 +483,7 @@ async def test_switching_the_audio_output_is_not_answered_from_the_cache(
     hass.config_entries.async_update_subentry(
         init_integration,
         init_integration.subentries[PROFILE_SUBENTRY_ID],
-        data={**DEFAULT_PROFILE, CONF_AUDIO_OUTPUT: OUTPUT_WAV},
+        data={**DEFAULT_PROFILE, CONF_WARM_SESSION: False, CONF_AUDIO_OUTPUT: OUTPUT_WAV},
     )
     await hass.async_block_till_done()
 
@@ -565,7 +566,7 @@ async def test_mp3_profile_asks_the_service_for_mp3_even_for_a_satellite(
     hass.config_entries.async_update_subentry(
         init_integration,
         init_integration.subentries[PROFILE_SUBENTRY_ID],
-        data={**DEFAULT_PROFILE, CONF_AUDIO_OUTPUT: OUTPUT_MP3},
+        data={**DEFAULT_PROFILE, CONF_WARM_SESSION: False, CONF_AUDIO_OUTPUT: OUTPUT_MP3},
     )
     await hass.async_block_till_done()
     options = {tts.ATTR_PREFERRED_FORMAT: "wav", tts.ATTR_PREFERRED_SAMPLE_RATE: 16000}

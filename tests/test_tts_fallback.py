@@ -23,6 +23,7 @@ from custom_components.qwen_tts_realtime.api import RetryPolicy
 from custom_components.qwen_tts_realtime.const import (
     CONF_FALLBACK_ENGINE,
     CONF_VOICE,
+    CONF_WARM_SESSION,
     DEFAULT_PROFILE,
     DOMAIN,
     SUBENTRY_TTS,
@@ -77,8 +78,8 @@ def _expected_seconds(text: str = MESSAGE) -> float:
 
 
 def _profile(subentry_id: str, title: str, voice: str, fallback: str | None) -> Any:
-    """Return a voice profile subentry, with a fallback engine if given."""
-    data = dict(DEFAULT_PROFILE) | {CONF_VOICE: voice}
+    """Return a voice profile subentry, with a fallback engine if given (no warm session)."""
+    data = dict(DEFAULT_PROFILE) | {CONF_VOICE: voice, CONF_WARM_SESSION: False}
     if fallback:
         data[CONF_FALLBACK_ENGINE] = fallback
     return ConfigSubentryDataWithId(

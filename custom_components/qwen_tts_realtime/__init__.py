@@ -1,5 +1,7 @@
 """The Qwen TTS Realtime integration: Alibaba Cloud Qwen-TTS-Realtime speech for Home Assistant."""
 
+from functools import partial
+
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
@@ -43,6 +45,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> b
             translation_placeholders={"code": type(err).__name__, "message": str(err)},
         ) from err
     entry.runtime_data = QwenTtsData(client=client, custom_voices=custom_voices)
+    # Warm sessions live in entry tasks (cancelled if Home Assistant stops) and end on unload.
+    client.warm.create_task = partial(entry.async_create_background_task, hass)
+    entry.async_on_unload(client.aclose)
     async_watch_custom_voices(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -55,5 +60,8 @@ async def _async_reload_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) ->
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: QwenTtsConfigEntry) -> bool:
-    """Unload the TTS platform (open synthesis sessions end with their requests)."""
+    """Unload the TTS platform (open synthesis sessions end with their requests).
+
+    The warm sessions end after it (``async_on_unload``).
+    """
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

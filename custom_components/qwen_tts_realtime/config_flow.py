@@ -21,6 +21,7 @@ from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -47,6 +48,7 @@ from .api import (
     SessionConfig,
     VoiceKind,
     models_for_region,
+    warm_by_default,
 )
 from .api.catalog import RATE_RANGE, VOLUME_RANGE
 from .api.validation import validate_session_config
@@ -64,6 +66,7 @@ from .const import (
     CONF_SPEECH_RATE,
     CONF_VOICE,
     CONF_VOLUME,
+    CONF_WARM_SESSION,
     DEFAULT_LANGUAGE_TYPE,
     DEFAULT_PROFILE,
     DEFAULT_PROFILE_TITLE,
@@ -474,6 +477,9 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
                 exclude_entities=[own] if (own := self._own_entity_id()) else [],
             )
         )
+        fields[probatio.Required(CONF_WARM_SESSION, default=_warm_choice(profile, model))] = (
+            BooleanSelector()
+        )
         return probatio.Schema(fields)
 
     def _unused_voice(self, voice_ids: list[str]) -> str:
@@ -517,6 +523,7 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
                 if language.lower() == user_input[CONF_LANGUAGE_TYPE]
             ),
             CONF_AUDIO_OUTPUT: user_input[CONF_AUDIO_OUTPUT],
+            CONF_WARM_SESSION: bool(user_input[CONF_WARM_SESSION]),
         }
         if model.tuning:
             profile[CONF_SPEECH_RATE] = float(user_input[CONF_SPEECH_RATE])
@@ -539,6 +546,13 @@ class QwenTtsProfileFlowHandler(ConfigSubentryFlow):
         subentry = self._get_reconfigure_subentry()
         title = profile_title(entry, profile[CONF_VOICE], subentry.subentry_id)
         return self.async_update_and_abort(entry, subentry, title=title, data=profile)
+
+
+def _warm_choice(profile: Mapping[str, Any], model: ModelInfo) -> bool:
+    """Offer the profile's own choice for its model; another model starts from its default."""
+    if profile.get(CONF_MODEL) == model.model_id and CONF_WARM_SESSION in profile:
+        return bool(profile[CONF_WARM_SESSION])
+    return warm_by_default(model.model_id)
 
 
 def _session_config(profile: Mapping[str, Any]) -> SessionConfig:

@@ -21,6 +21,8 @@ CONF_INSTRUCTIONS = "instructions"
 CONF_AUDIO_OUTPUT = "audio_output"
 CONF_PRONUNCIATION = "pronunciation"  # the dictionary as the user wrote it
 CONF_FALLBACK_ENGINE = "fallback_engine"  # another TTS entity, for when DashScope cannot speak
+# Keep a session connected ahead of the next request (absent: the model's default).
+CONF_WARM_SESSION = "warm_session"
 
 # Output preference of a profile.
 OUTPUT_AUTO = "auto"  # what the caller asks for, when the model can make it

@@ -20,6 +20,7 @@ async def async_get_config_entry_diagnostics(
     An entry that failed to set up (when diagnostics matter most) has no runtime data.
     """
     loaded = entry.state is ConfigEntryState.LOADED
+    warm = entry.runtime_data.client.warm.diagnostics() if loaded else {}
     return {
         "entry": {
             "title": entry.title,
@@ -30,7 +31,13 @@ async def async_get_config_entry_diagnostics(
         },
         "catalog_version": CATALOG_VERSION,
         "profiles": [
-            {"title": subentry.title, "type": subentry.subentry_type, "data": dict(subentry.data)}
+            {
+                "title": subentry.title,
+                "type": subentry.subentry_type,
+                "data": dict(subentry.data),
+                # The profile's kept-ready session: state, counters, last event (never text).
+                "warm_session": warm.get(subentry.subentry_id, {"state": "off"}),
+            }
             for subentry in entry.subentries.values()
         ],
         "custom_voice_count": len(entry.runtime_data.custom_voices) if loaded else None,

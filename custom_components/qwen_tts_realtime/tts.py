@@ -37,6 +37,7 @@ from .api import (
     detect_language_type,
     get_model,
     language_type_for,
+    warm_by_default,
 )
 from .api.segmenter import Segmenter
 from .api.validation import validate_session_config
@@ -52,6 +53,7 @@ from .const import (
     CONF_SPEECH_RATE,
     CONF_VOICE,
     CONF_VOLUME,
+    CONF_WARM_SESSION,
     DEFAULT_LANGUAGE_TYPE,
     DEFAULT_PITCH_RATE,
     DEFAULT_SPEECH_RATE,
@@ -270,6 +272,12 @@ class QwenTtsEntity(TextToSpeechEntity):
         self._voice: str = profile[CONF_VOICE]
         self._audio_output: str = profile.get(CONF_AUDIO_OUTPUT, OUTPUT_AUTO)
         self._fallback_engine: str | None = profile.get(CONF_FALLBACK_ENGINE) or None
+        # The key of the profile's warm session, None when it has none.
+        self._warm_key = (
+            subentry.subentry_id
+            if profile.get(CONF_WARM_SESSION, warm_by_default(self._model_id))
+            else None
+        )
         self._voices: list[Voice] = []
         self._subentry_id = self._attr_unique_id = subentry.subentry_id
         self._attr_name = subentry.title
@@ -291,14 +299,22 @@ class QwenTtsEntity(TextToSpeechEntity):
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Build the voice list and follow changes of the account's custom voices."""
+        """Build the voice list, follow the account's custom voices, open the warm session."""
         await super().async_added_to_hass()
         self._update_voices()
+        if self._warm_key is not None:
+            self._entry.runtime_data.client.warm.keep(self._warm_key, self._model_id)
         self.async_on_remove(
             async_dispatcher_connect(
                 self.hass, voices_updated_signal(self._entry.entry_id), self._async_voices_updated
             )
         )
+
+    @override
+    async def async_will_remove_from_hass(self) -> None:
+        """End the profile's warm session: nobody will take it."""
+        if self._warm_key is not None:
+            await self._entry.runtime_data.client.warm.release(self._warm_key)
 
     def _update_voices(self) -> None:
         """Rebuild the voice list from the catalogue and the account's custom voices."""
@@ -479,7 +495,11 @@ class QwenTtsEntity(TextToSpeechEntity):
         spoken = pronunciation_stream(text, self._pronunciation)
         sessions: list[SessionStats] = []
         synthesis = self._entry.runtime_data.client.synthesize(
-            self._model_id, config, spoken, on_session_end=sessions.append
+            self._model_id,
+            config,
+            spoken,
+            warm=self._warm_key,
+            on_session_end=sessions.append,
         )
         try:
             async with aclosing(synthesis) as audio_stream:
