@@ -646,3 +646,40 @@ async def test_speaks_over_tls(socket_enabled: None) -> None:
     finally:
         await emulator.close()
     _assert_clean()
+
+
+async def test_unanswered_commit_times_out_while_the_text_pauses(
+    http: aiohttp.ClientSession, aiohttp_server: object
+) -> None:
+    """A committed sentence is owed a response even while the LLM is still thinking."""
+    commits = 0
+
+    async def silent(request: web.Request) -> web.WebSocketResponse:
+        """Greet, then take every client event and never answer."""
+        nonlocal commits
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(CREATED)
+        async for message in ws:
+            commits += '"input_text_buffer.commit"' in message.data
+        return ws
+
+    async def thinking() -> AsyncIterator[str]:
+        """Write one sentence, then think for ever."""
+        yield "第一句话。"
+        await asyncio.Event().wait()
+
+    app = web.Application()
+    app.router.add_get("/api-ws/v1/realtime", silent)
+    server = await aiohttp_server(app)  # type: ignore[operator]
+    client = QwenTtsClient(
+        http,
+        API_KEY,
+        Endpoint.from_base_url(str(server.make_url("/"))),
+        timeouts=Timeouts(first_audio=0.2),
+    )
+    client.retry = RetryPolicy(attempts=2, base_delay=0)
+    with pytest.raises(QwenTtsTimeoutError):
+        await drain(client.synthesize(FLASH, SessionConfig(voice="Cherry"), thinking()))
+    assert commits == 2  # each attempt committed the sentence and waited for its answer
+    _assert_clean()

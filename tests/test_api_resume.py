@@ -2,8 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import aiohttp
 import pytest
@@ -18,6 +17,7 @@ from custom_components.qwen_tts_realtime.api import (
 )
 from custom_components.qwen_tts_realtime.api.responses import Progress, ResponseTracker
 
+from .api_helpers import drain, texts
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator, SessionRecord, synth_audio_seconds
 from .tts_helpers import sent_audio_bytes
@@ -28,13 +28,6 @@ SENTENCES = ["今天天气很好。", "Let's go for a walk in the park! ", "然�
 # The first sentence is 6 deltas of audio (560 ms in 100 ms deltas): a fault after 9 deltas
 # breaks the second sentence, after the first was heard in full.
 MID_SECOND = 9
-
-
-@pytest.fixture
-async def http(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """A one-connection pool: a leaked socket would block the next request."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-        yield session
 
 
 @pytest.fixture
@@ -50,17 +43,9 @@ def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsC
     return client
 
 
-async def _texts(chunks: Iterable[str]) -> AsyncIterator[str]:
-    """Yield text chunks like a streaming LLM would."""
-    for chunk in chunks:
-        yield chunk
-
-
 async def _speak(client: QwenTtsClient, chunks: Iterable[str]) -> bytes:
     """Run a request to its end and return its audio."""
-    stream: AsyncGenerator[bytes] = client.synthesize(FLASH, CONFIG, _texts(chunks))
-    async with aclosing(stream):
-        return b"".join([chunk async for chunk in stream])
+    return await drain(client.synthesize(FLASH, CONFIG, texts(chunks)))
 
 
 def _texts_of(session: SessionRecord) -> list[str]:
@@ -182,9 +167,7 @@ async def test_a_resumed_session_gets_the_text_still_to_come(
         resumed.set()
         yield SENTENCES[2]
 
-    stream = client.synthesize(FLASH, CONFIG, llm())
-    async with aclosing(stream):
-        audio = b"".join([chunk async for chunk in stream])
+    audio = await drain(client.synthesize(FLASH, CONFIG, llm()))
 
     assert resumed.is_set()
     first, second = emulator.sessions

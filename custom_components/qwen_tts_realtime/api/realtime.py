@@ -342,6 +342,7 @@ class _Session:
                     if self._tracker is not None:
                         self._tracker.committed()
                     await self._ws.send_str(_event("input_text_buffer.commit"))
+                    self._start_clock()
             await self._ws.send_str(_event("session.finish"))
             self._finish_sent = True
             self._start_clock()
@@ -355,9 +356,11 @@ class _Session:
         """Return until when the service may stay silent, or ``None`` when it owes nothing.
 
         While the text source is still producing and no response is open the
-        service may rightly wait for more text (an LLM can pause for seconds).
+        service may rightly wait for more text (an LLM can pause for seconds),
+        unless a commit is still unanswered: every commit is owed a response.
         """
-        if not (self._finish_sent or self._response_open):
+        unanswered = self._tracker is not None and self._tracker.unanswered
+        if not (self._finish_sent or self._response_open or unanswered):
             return None
         budget = (
             self._timeouts.first_audio if self._stats.first_audio is None else self._timeouts.gap

@@ -40,6 +40,11 @@ class ResponseTracker:
         self._completed: set[int] = set()
         self._lost = False
 
+    @property
+    def unanswered(self) -> bool:
+        """Return whether a segment was committed whose response has not started yet."""
+        return self._next < self._committed
+
     def committed(self) -> None:
         """Count one more segment committed by this session."""
         self._committed += 1
