@@ -29,6 +29,11 @@ def _segments(chunks: list[str], *, boundaries: bool = True) -> list[str]:
             ["好的，我来帮你看看明天的安排，", "上午九点你有一个团队周会。"],
         ),
         ("第一、第二、第三。", ["第一、第二、第三。"]),
+        # Only the first segment ends at a comma: later sentences stay whole.
+        (
+            "今天很好。明天上午九点你有一个团队周会，地点在三楼会议室。",
+            ["今天很好。", "明天上午九点你有一个团队周会，地点在三楼会议室。"],
+        ),
         ("等一下……好了。", ["等一下……", "好了。"]),
         # Latin: a mark ends a segment when whitespace follows (not inside "3.14").
         (
@@ -62,7 +67,13 @@ def test_a_segment_is_ready_as_soon_as_its_end_arrives() -> None:
     assert segmenter.feed("很好。明") == ["今天天气很好。"]
     assert segmenter.feed("天见 at 3.") == []  # "3." might be "3.14": wait for what follows
     assert segmenter.feed(" Bye") == ["明天见 at 3. "]
-    assert segmenter.flush() == ["Bye"]
+    # After a word, "." (and always "!", "?") ends the sentence without waiting for a space:
+    # a chunk later would be a token later for the listener.
+    assert segmenter.feed(" for now.") == ["Bye for now."]
+    assert segmenter.feed(" Really?") == [" Really?"]
+    assert segmenter.feed(" See e.") == []
+    assert segmenter.feed("g. you") == [" See e.g. "]
+    assert segmenter.flush() == ["you"]
 
 
 def test_text_without_punctuation_is_cut_at_the_cap() -> None:

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 # streams, a 20,000-character message goes out in bounded appends, and a resume
 # repeats at most this much.
 MAX_SEGMENT_CHARS = 80
-# Clause marks (commas) end a segment only once it is this long: a new response per
-# "好的，" would chop the prosody into pieces for no gain in latency.
+# Clause marks (commas) end only the first segment, and only once it is this long: they
+# bring the first audio forward when the first sentence is long, while later sentences
+# stay whole (each response is synthesized on its own, so every cut costs prosody and
+# the service's per-response delay).
 MIN_CLAUSE_CHARS = 12
 
 # Full-width marks are unambiguous: the segment ends right after them.
@@ -43,6 +45,7 @@ class Segmenter:
         self._boundaries = boundaries
         self._max = max_chars
         self._pending = ""
+        self._first = True
 
     def feed(self, chunk: str) -> list[str]:
         """Add a chunk; return the segments it completed."""
@@ -52,19 +55,22 @@ class Segmenter:
             return segments
         segments = []
         while (end := self._next_end(final=False)) is not None:
-            segments.append(self._pending[:end])
-            self._pending = self._pending[end:]
+            segments.append(self._cut(end))
         return segments
 
     def flush(self) -> list[str]:
         """Return what is left once the text has ended (nothing if it is only whitespace)."""
         segments = []
         while self._pending.strip():
-            end = self._next_end(final=True) or len(self._pending)
-            segments.append(self._pending[:end])
-            self._pending = self._pending[end:]
+            segments.append(self._cut(self._next_end(final=True) or len(self._pending)))
         self._pending = ""
         return segments
+
+    def _cut(self, end: int) -> str:
+        """Take the pending text up to ``end`` as the next segment."""
+        segment, self._pending = self._pending[:end], self._pending[end:]
+        self._first = False
+        return segment
 
     def _next_end(self, *, final: bool) -> int | None:
         """Return where the first complete segment of the pending text ends, if it does."""
@@ -86,13 +92,12 @@ class Segmenter:
             return None
         return _cap_cut(text, self._max)
 
-    @staticmethod
-    def _long_enough(segment: str, mark: str) -> bool:
+    def _long_enough(self, segment: str, mark: str) -> bool:
         """Tell whether a segment ending at ``mark`` has enough to say to stand alone."""
         spoken = segment.strip()
         if not spoken:
             return False
-        return mark not in _CLAUSES or len(spoken) >= MIN_CLAUSE_CHARS
+        return mark not in _CLAUSES or (self._first and len(spoken) >= MIN_CLAUSE_CHARS)
 
 
 def _boundary_after(text: str, index: int, *, final: bool) -> int | None:
@@ -107,7 +112,7 @@ def _boundary_after(text: str, index: int, *, final: bool) -> int | None:
         end += 1
     ascii_run = any(char in _ASCII for char in text[index:end])
     if end == len(text):
-        return end if final or not ascii_run else None
+        return end if final or not ascii_run or _ends_sentence(text, index) else None
     if text[end].isspace():
         while end < len(text) and text[end].isspace():
             end += 1
@@ -115,6 +120,19 @@ def _boundary_after(text: str, index: int, *, final: bool) -> int | None:
     if text[index] == "\n" or not ascii_run:
         return end
     return 0  # "3.14", "e.g.x": not the end of a sentence
+
+
+def _ends_sentence(text: str, index: int) -> bool:
+    """Tell whether ASCII marks at the very end of the text (more may follow) end a sentence.
+
+    Waiting for the next chunk would delay the first audio by one LLM token, so
+    "!", "?" and ";" end it at once, and so does "." after a word ("you."); after
+    a digit or an initial ("3.", "e.g.") it waits for what follows.
+    """
+    run = text[index:]
+    if any(char in "!?;" for char in run):
+        return True
+    return run.strip(".") == "" and index >= 2 and text[index - 2 : index].isalpha()  # noqa: PLR2004
 
 
 def _cap_cut(text: str, cap: int) -> int:
