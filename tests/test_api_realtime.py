@@ -420,6 +420,14 @@ async def test_cancelling_the_consumer_closes_everything(
     _assert_clean()
     await _assert_pool_free(client)
     await _assert_ended_gracefully(emulator)
+    # What the service finished after the stop is billed, so the usage counts it.
+    billed = sum(
+        event["response"]["usage"]["characters"]
+        for event in emulator.sessions[0].sent
+        if event["type"] == "response.done"
+    )
+    assert billed
+    assert client.recent_sessions[0].billed_characters == billed
 
 
 async def test_cancelled_task_closes_everything(

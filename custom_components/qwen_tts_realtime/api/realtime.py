@@ -281,18 +281,24 @@ async def open_session(  # noqa: PLR0913 - connecting needs all of these
 
 
 async def end_session(
-    ws: aiohttp.ClientWebSocketResponse, within: float, events: tuple[str, ...]
+    ws: aiohttp.ClientWebSocketResponse,
+    within: float,
+    events: tuple[str, ...],
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> str:
     """Send ``events``, then read until ``session.finished``; return how it ended, for the log.
 
-    Bounded by ``within`` seconds; audio still arriving is dropped. Never raises for a
-    broken session: the socket is closed right after in any case.
+    Bounded by ``within`` seconds; audio still arriving is dropped (``on_event``
+    sees every event). Never raises for a broken session: the socket is closed
+    right after in any case.
     """
     try:
         async with asyncio.timeout(within):
             for event_type in events:
                 await ws.send_str(_event(event_type))
             while (event := _parse(await ws.receive()))["type"] != "session.finished":
+                if on_event is not None:
+                    on_event(event)
                 if event["type"] == "error":
                     error = event.get("error")
                     code = error.get("code") if isinstance(error, dict) else None
@@ -456,8 +462,13 @@ class _Session:
         longer than that.
         """
         events = () if self._finish_sent else ("input_text_buffer.clear", "session.finish")
-        outcome = await end_session(self._ws, self._timeouts.close, events)
+        outcome = await end_session(self._ws, self._timeouts.close, events, self._on_late_event)
         _LOGGER.debug("Session %s: caller stopped early; %s", self._stats.session_id, outcome)
+
+    def _on_late_event(self, event: dict[str, Any]) -> None:
+        """Count the usage of responses that end after the caller stopped: they are billed too."""
+        if event["type"] == "response.done":
+            self._stats.add_usage(event.get("response"))
 
     @staticmethod
     def _decode_delta(event: dict[str, Any]) -> bytes:
