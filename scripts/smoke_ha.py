@@ -9,14 +9,15 @@ It starts the DashScope emulator and ``hass`` on free loopback ports with a thro
 configuration folder, onboards a user, and then, as a user of the web UI would: adds the
 integration through its config flow (custom endpoint = the emulator; the default entity
 is named after its profile), speaks with ``/api/tts_get_url`` and decodes the audio with
-ffmpeg (MP3, WAV, and Opus as one Ogg stream; the billed-characters sensor grows), reads
-the model labels the frontend loads in English and Chinese, adds a voice profile with a
-pronunciation dictionary through the subentry flow (a bad line is named; the audio's
-length shows the replacements), reconfigures the account and that profile, calls the
-voice cloning actions (the cloned profile falls back to the default one), designs a
-voice (its preview plays from the media folder), checks the Repairs issue of a deleted
-cloned voice and that its profile still speaks through the fallback engine, unloads and
-removes the entry.
+ffmpeg (MP3, WAV, and Opus as one Ogg stream; the billed-characters sensor grows),
+checks in the diagnostics that a request takes the default profile's warm session and
+another one opens, reads the model labels the frontend loads in English and Chinese,
+adds a voice profile with a pronunciation dictionary through the subentry flow (a bad
+line is named; the audio's length shows the replacements), reconfigures the account and
+that profile, calls the voice cloning actions (the cloned profile falls back to the
+default one), designs a voice (its preview plays from the media folder), checks the
+Repairs issue of a deleted cloned voice and that its profile still speaks through the
+fallback engine, unloads and removes the entry.
 Afterwards it reads Home Assistant's log for warnings and errors that mention the
 integration. The first failed check stops the run with a message that says what was
 expected and what came back.
@@ -794,6 +795,8 @@ async def add_profile(ha: HomeAssistant, entry_id: str) -> tuple[str, str]:
     voices = schema_options(result, "voice")
     voice = "Rocky" if "Rocky" in voices else next(v for v in voices if v != "Cherry")
     answer = {**schema_defaults(result), "voice": voice, "speech_rate": 1.2}
+    if answer.get("warm_session") is not True:
+        raise SmokeError(f"the profile form does not keep a session ready by default: {answer}")
     result = await ha.post(flow, {**answer, "pronunciation": PRONUNCIATION_BAD})
     errors = result.get("errors") or {}
     placeholders = result.get("description_placeholders") or {}
@@ -957,6 +960,55 @@ async def check_speech(ha: HomeAssistant, work: Path, account: Account, results:
         raise SmokeError(f"{account.usage_entity} grew by {total - before}, at most {high}")
     say(f"  ok  {account.usage_entity}: {before} -> {total} characters billed")
     results.notes.append(f"billed characters after three requests: {total}")
+
+
+async def warm_session(ha: HomeAssistant, entry_id: str, title: str) -> dict[str, Any]:
+    """Return what the entry's diagnostics say about one profile's warm session."""
+    diagnostics = await ha.get(f"/api/diagnostics/config_entry/{entry_id}")
+    for profile in diagnostics["data"]["profiles"]:
+        if profile["title"] == title:
+            warm: dict[str, Any] = profile["warm_session"]
+            return warm
+    raise SmokeError(f"the diagnostics have no profile {title!r}: {diagnostics['data']}")
+
+
+async def check_warm(ha: HomeAssistant, work: Path, account: Account, results: Results) -> None:
+    """Check that the default profile keeps a session ready, and a request takes it."""
+    say("- warm session of the default profile (diagnostics)")
+    title = "Cherry"
+
+    async def warm() -> dict[str, Any]:
+        """Return the default profile's warm session."""
+        return await warm_session(ha, account.entry_id, title)
+
+    before = await wait_for(
+        f"a ready warm session of {title}", warm, lambda warm: warm.get("state") == "ready"
+    )
+    results.audio.append(
+        await speak(
+            ha,
+            work,
+            account.default_entity,
+            MESSAGE_WAV,
+            label="default wav, warm session",
+            options={"preferred_format": "wav"},
+            codec="pcm_s16le",
+            tolerance=PCM_TOLERANCE,
+        )
+    )
+    after = await wait_for(
+        "the warm session to be taken and another one ready",
+        warm,
+        lambda warm: (
+            warm.get("taken", 0) > before.get("taken", 0)
+            and warm.get("state") == "ready"
+            and warm.get("session_id") != before.get("session_id")
+        ),
+    )
+    say(
+        f"  ok  the request took {before['session_id']}; {after['session_id']} is ready "
+        f"(opened {after.get('opened')}, taken {after.get('taken')})"
+    )
 
 
 async def check_model_labels(ha: HomeAssistant, account: Account) -> None:
@@ -1240,6 +1292,7 @@ async def scenario(ha: HomeAssistant, work: Path, emulator_url: str, results: Re
     await check_onboarding(ha, results)
     account = await check_setup(ha, emulator_url)
     await check_speech(ha, work, account, results)
+    await check_warm(ha, work, account, results)
     await check_model_labels(ha, account)
     await check_profile(ha, work, account, results)
     await check_reconfigure(ha, work, emulator_url, account, results)
