@@ -924,6 +924,26 @@ async def test_nothing_to_say_is_a_short_silence_without_a_session(
     assert emulator.sessions == []
 
 
+async def test_try_voice_with_nothing_to_say(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The "try voice" dialog (tts_get_url) plays a Markdown-only message as a short MP3."""
+    client = await hass_client()
+    response = await client.post("/api/tts_get_url", json={"engine_id": CHERRY, "message": "**"})
+    assert response.status == HTTPStatus.OK
+
+    audio = await client.get((await response.json())["path"])
+
+    assert audio.status == HTTPStatus.OK
+    decoded = await decode_audio(await audio.read())
+    assert decoded.codec == "mp3"
+    assert SILENCE_SECONDS <= decoded.seconds <= SILENCE_SECONDS + MP3_SLACK_PER_RESPONSE
+    assert emulator.sessions == []
+
+
 async def test_streamed_text_with_nothing_to_say_opens_no_session(
     hass: HomeAssistant, emulator: DashScopeEmulator, init_integration: MockConfigEntry
 ) -> None:
