@@ -50,6 +50,7 @@ from custom_components.qwen_tts_realtime.tts import (
 from .conftest import PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator, VoiceRecord, synth_audio_seconds
 from .tts_helpers import (
+    MP3_SLACK_PER_RESPONSE,
     OPUS_SEAM_SLACK,
     Pages,
     decode_audio,
@@ -65,8 +66,6 @@ CHERRY = "tts.cherry"
 VC_MODEL = "qwen3-tts-vc-realtime-2026-01-15"
 CLONED_VOICE = "qwen-tts-vc-grandpa-voice-20260301101010123-a1b2"
 MESSAGE = "今天天气很好。Let's go for a walk in the park! 然后一起吃晚饭。"
-# Extra encoder frames per response when the service sends MP3 (encoder delay and padding).
-MP3_SLACK_PER_RESPONSE = 0.08
 
 
 def _seconds(emulator: DashScopeEmulator, text: str) -> float:

@@ -20,7 +20,13 @@ from custom_components.qwen_tts_realtime.api import RetryPolicy, Timeouts
 from custom_components.qwen_tts_realtime.api.segmenter import MAX_SEGMENT_CHARS
 
 from .dashscope_emulator import DashScopeEmulator, SessionRecord, synth_audio_seconds
-from .tts_helpers import read_wav, retrieve_media, sent_audio_bytes
+from .tts_helpers import (
+    MP3_SLACK_PER_RESPONSE,
+    decode_audio,
+    read_wav,
+    retrieve_media,
+    sent_audio_bytes,
+)
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
@@ -85,6 +91,25 @@ async def _assert_heard_everything(emulator: DashScopeEmulator, pcm: bytes) -> N
     assert not [task for task in asyncio.all_tasks() if task.get_name().startswith("qwen_tts")]
 
 
+async def _speak(hass: HomeAssistant, hass_client: ClientSessionGenerator, fmt: str) -> bytes:
+    """Speak MESSAGE to a player in ``fmt`` and return what the player fetched."""
+    calls = async_mock_service(hass, "media_player", "play_media")
+    await hass.services.async_call(
+        "tts",
+        "speak",
+        {
+            "entity_id": CHERRY,
+            "media_player_entity_id": "media_player.kitchen",
+            "message": MESSAGE,
+            "options": {tts.ATTR_PREFERRED_FORMAT: fmt},
+        },
+        blocking=True,
+    )
+    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
+    assert status is HTTPStatus.OK
+    return body
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_announcement_is_resumed(
     hass: HomeAssistant,
@@ -95,23 +120,37 @@ async def test_announcement_is_resumed(
 ) -> None:
     """tts.speak to a player (WAV): a fault mid-message, and the player still gets all of it."""
     FAULTS[fault](emulator)
-    calls = async_mock_service(hass, "media_player", "play_media")
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": CHERRY,
-            "media_player_entity_id": "media_player.kitchen",
-            "message": MESSAGE,
-            "options": {tts.ATTR_PREFERRED_FORMAT: "wav"},
-        },
-        blocking=True,
-    )
-    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
+    body = await _speak(hass, hass_client, "wav")
 
-    assert status is HTTPStatus.OK
     assert _texts(emulator.sessions[0]) == SENTENCES
     await _assert_heard_everything(emulator, read_wav(body).frames)
+
+
+async def test_resumed_mp3_decodes_whole(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    emulator: DashScopeEmulator,
+    resuming: MockConfigEntry,
+) -> None:
+    """The service's MP3, broken off mid-sentence and resumed: a player decodes all of it.
+
+    The player gets every byte both sessions sent; decoded, that is the whole
+    message and at most the broken sentence once more (plus the encoder's frames).
+    """
+    emulator.drop_connection(after_deltas=MID_SECOND)
+    body = await _speak(hass, hass_client, "mp3")
+
+    first, second = emulator.sessions
+    assert second.config["response_format"] == "mp3"
+    assert len(body) == sent_audio_bytes(first) + sent_audio_bytes(second)
+    audio = await decode_audio(body)
+    responses = sum(
+        event["type"] == "response.created" for session in (first, second) for event in session.sent
+    )
+    message = synth_audio_seconds(MESSAGE, emulator.options.ms_per_char)
+    repeated = synth_audio_seconds(SENTENCES[1], emulator.options.ms_per_char)
+    assert audio.codec == "mp3"
+    assert message <= audio.seconds <= message + repeated + MP3_SLACK_PER_RESPONSE * responses
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -18,6 +18,8 @@ from .dashscope_emulator import SessionRecord
 # Joined Ogg Opus keeps, at each seam between responses, the end padding of one and
 # the start-up of the next (together one 20 ms packet with ffmpeg's libopus).
 OPUS_SEAM_SLACK = 0.021
+# Extra encoder frames per response when the service sends MP3 (encoder delay and padding).
+MP3_SLACK_PER_RESPONSE = 0.08
 
 
 @dataclass(frozen=True, slots=True)
