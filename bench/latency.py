@@ -7,13 +7,16 @@ trip) at RTT 0, 30 and 150 ms; both run in a process of their own (``bench/cloud
 Clients, each from its request to its first audio byte:
 
 * ``ours_cold``: the integration's client, a fresh TLS WebSocket per request;
+* ``ours_warm``: the same client keeping a warm session (``api/warm.py``) that each
+  request takes while a replacement opens;
 * ``bare``: the floor of any client on this machine: the protocol in a dozen lines of
   aiohttp (no validation, retry, rate limit or stats), also on a fresh connection;
 * ``sdk``: Alibaba's ``dashscope`` 2.0.2 SDK running the guide's server_commit example;
 * ``ha_url``: Home Assistant in-process: ``POST /api/tts_get_url``, then ``GET`` the
   audio (streaming WAV), timed to the first body byte;
 * ``ha_assist``: the same Home Assistant, Assist-style: ``tts.async_create_stream``
-  with a streaming text source (``async_set_message_stream``).
+  with a streaming text source (``async_set_message_stream``). The profile keeps a warm
+  session, as it does by default; ``warm_runs`` in the JSON counts the runs that had one.
 
 Runs are interleaved (one of each client in turn) so that load from elsewhere on
 the machine hits all clients alike; one run per client and RTT is a discarded
@@ -34,6 +37,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,7 @@ from custom_components.qwen_tts_realtime.api import (
     QwenTtsClient,
     SessionConfig,
 )
+from custom_components.qwen_tts_realtime.const import DOMAIN
 from tests.dashscope_emulator import REALTIME_PATH
 from tests.tls_helpers import LocalTls, make_local_tls
 
@@ -62,7 +67,17 @@ RESULTS = Path(__file__).parent / "results"
 # ffmpeg (MP3) does not add to its first-audio delay.
 HA_OPTIONS = {tts.ATTR_PREFERRED_FORMAT: "wav"}
 
+WARM_KEY = "bench"
+
 type Speak = Callable[[tuple[str, ...]], Awaitable[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A way to speak, and for those that can use one, whether the last run was warm."""
+
+    speak: Speak
+    was_warm: Callable[[], bool] | None = None
 
 
 def texts(run: str) -> tuple[str, ...]:
@@ -98,6 +113,29 @@ def ours_cold(http: aiohttp.ClientSession, base_url: str) -> Speak:
             return await _first_of(stream, started)
 
     return speak
+
+
+def ours_warm(stack: AsyncExitStack, http: aiohttp.ClientSession, base_url: str) -> Client:
+    """Return our client keeping a warm session, which every request takes.
+
+    A request waits (off the clock) while the replacement is still opening, as one
+    that comes a few seconds after the last would not; ``was_warm`` tells the runs
+    that found none ready.
+    """
+    client = QwenTtsClient(http, API_KEY, Endpoint.from_base_url(base_url))
+    client.warm.keep(WARM_KEY, DEFAULT_MODEL)
+    stack.push_async_callback(client.aclose)
+
+    async def speak(chunks: tuple[str, ...]) -> float:
+        """Synthesize once, on the warm session if one is ready."""
+        await client.warm.wait_ready(WARM_KEY)
+        started = time.monotonic()
+        config = SessionConfig(voice="Cherry")
+        stream = client.synthesize(DEFAULT_MODEL, config, _aiter(chunks), warm=WARM_KEY)
+        async with aclosing(stream):
+            return await _first_of(stream, started)
+
+    return Client(speak, lambda: client.recent_sessions[-1].warm)
 
 
 def bare(http: aiohttp.ClientSession, base_url: str) -> Speak:
@@ -176,8 +214,11 @@ def ha_assist(hass: HomeAssistant) -> Speak:
 
 async def _home_assistant(
     stack: AsyncExitStack, tls: LocalTls, base_url: str, http: aiohttp.ClientSession
-) -> dict[str, Speak]:
-    """Start Home Assistant with the integration on ``base_url``; return its two ways in."""
+) -> dict[str, Client]:
+    """Start Home Assistant with the integration on ``base_url``; return its two ways in.
+
+    The profile keeps its warm session as it does by default for this model.
+    """
     # Home Assistant's shared client session verifies with this (cached) context.
     ssl_util.client_context(
         ssl_util.SSLCipherList.PYTHON_DEFAULT, ssl_util.SSL_ALPN_HTTP11
@@ -186,7 +227,17 @@ async def _home_assistant(
     hass = await stack.enter_async_context(async_test_home_assistant(config_dir=config_dir))
     stack.push_async_callback(hass.async_stop, force=True)
     port = await set_up_integration(hass, base_url)
-    return {"ha_url": ha_url(http, port, await access_token(hass)), "ha_assist": ha_assist(hass)}
+    client: QwenTtsClient = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.client
+
+    def was_warm() -> bool:
+        """Tell whether Home Assistant's last session was a warm one."""
+        return client.recent_sessions[-1].warm
+
+    token = await access_token(hass)
+    return {
+        "ha_url": Client(ha_url(http, port, token), was_warm),
+        "ha_assist": Client(ha_assist(hass), was_warm),
+    }
 
 
 async def measure(runs: int, rtts_ms: tuple[int, ...]) -> dict[str, Any]:
@@ -194,6 +245,7 @@ async def measure(runs: int, rtts_ms: tuple[int, ...]) -> dict[str, Any]:
     tls = make_local_tls()
     sdk_client.trust(tls.ca_file, API_KEY)
     samples: dict[str, dict[int, list[float]]] = {}
+    warm_runs: dict[str, int] = {}
     load_before = os.getloadavg()
     started = time.monotonic()
     async with AsyncExitStack() as stack:
@@ -203,20 +255,26 @@ async def measure(runs: int, rtts_ms: tuple[int, ...]) -> dict[str, Any]:
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls.client_context))
         )
         plain = await stack.enter_async_context(aiohttp.ClientSession())
-        clients: dict[str, Speak] = {
-            "ours_cold": ours_cold(ours, base_url),
-            "bare": bare(ours, base_url),
-            "sdk": sdk(base_url.replace("https", "wss", 1) + REALTIME_PATH),
-            **await _home_assistant(stack, tls, base_url, plain),
+        ha = await _home_assistant(stack, tls, base_url, plain)
+        # Home Assistant's two requests apart, so its warm replacement has time to open.
+        clients: dict[str, Client] = {
+            "ha_url": ha["ha_url"],
+            "ours_cold": Client(ours_cold(ours, base_url)),
+            "ours_warm": ours_warm(stack, ours, base_url),
+            "ha_assist": ha["ha_assist"],
+            "bare": Client(bare(ours, base_url)),
+            "sdk": Client(sdk(base_url.replace("https", "wss", 1) + REALTIME_PATH)),
         }
         for rtt_ms in rtts_ms:
             await cloud.set_rtt(rtt_ms)
-            for name, speak in clients.items():
-                await speak(texts(f"{rtt_ms}-0"))  # warm-up: not counted
+            for name, client in clients.items():
+                await client.speak(texts(f"{rtt_ms}-0"))  # warm-up: not counted
                 samples.setdefault(name, {})[rtt_ms] = []
             for run in range(runs):
-                for name, speak in clients.items():
-                    samples[name][rtt_ms].append(await speak(texts(f"{rtt_ms}-{run + 1}")))
+                for name, client in clients.items():
+                    samples[name][rtt_ms].append(await client.speak(texts(f"{rtt_ms}-{run + 1}")))
+                    if client.was_warm is not None:
+                        warm_runs[name] = warm_runs.get(name, 0) + client.was_warm()
             print(f"RTT {rtt_ms} ms done after {time.monotonic() - started:.0f} s")
     return {
         "server_delay": SERVER_DELAY,
@@ -231,6 +289,7 @@ async def measure(runs: int, rtts_ms: tuple[int, ...]) -> dict[str, Any]:
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
         "clients": report.summarize(samples),
+        "warm_runs": warm_runs,  # measured runs served by a warm session, of runs x RTTs
     }
 
 
