@@ -11,6 +11,7 @@ from custom_components.qwen_tts_realtime.api import (
     QwenTtsAuthError,
     QwenTtsClient,
     QwenTtsRateLimitError,
+    QwenTtsTimeoutError,
     RateLimiter,
     RetryPolicy,
     SessionConfig,
@@ -120,6 +121,30 @@ async def test_retries_stay_within_the_first_audio_budget(
     # 0.6 s fits in the 1 s budget, the next 1.2 s would not.
     assert clock.sleeps == [0.6]
     assert len(client.recent_sessions) == 2
+
+
+async def test_connect_timeouts_share_one_first_audio_budget(
+    http: aiohttp.ClientSession, emulator: DashScopeEmulator
+) -> None:
+    """Hanging handshakes: the retry connects within what is left, not with a fresh timeout.
+
+    With a fresh connect timeout per attempt, three 0.2 s timeouts would fit before the
+    budget (0.3 s after the first failure) ran out; a listener would wait 0.6 s for an
+    error (or a fallback engine) instead of 0.3 s from the first connect.
+    """
+    client = QwenTtsClient(
+        http,
+        API_KEY,
+        Endpoint.from_base_url(emulator.base_url),
+        timeouts=Timeouts(connect=0.2, first_audio=0.3),
+    )
+    client.retry = RetryPolicy(base_delay=0)
+    for _ in range(4):
+        emulator.hang_next_handshake()
+    with pytest.raises(QwenTtsTimeoutError):
+        await _speak(client, ["你好。"])
+    assert [stats.error for stats in client.recent_sessions] == ["QwenTtsTimeoutError"] * 2
+    assert emulator._hanging_handshakes == 2  # the last two attempts were never made
 
 
 async def test_text_source_failure_while_retrying_propagates(

@@ -5,6 +5,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from functools import partial
 
 import aiohttp
@@ -32,7 +33,7 @@ from .errors import QwenTtsApiError, QwenTtsProtocolError, QwenTtsRateLimitError
 from .ratelimit import RateLimiter
 from .realtime import ReadySession, SessionStats, Timeouts, open_session, stream_speech
 from .responses import Progress
-from .retry import RetryPolicy, synthesize_with_retry
+from .retry import OpeningBudget, RetryPolicy, synthesize_with_retry
 from .segmenter import Segmenter
 from .session_config import SessionConfig
 from .warm import WarmSessions
@@ -102,12 +103,13 @@ class QwenTtsClient:
         attempts = itertools.count()
         return synthesize_with_retry(
             # Only the first session may be the warm one: retries and resumes start fresh.
-            lambda replay, progress: self._session(
+            lambda replay, progress, budget: self._session(
                 model,
                 config,
                 replay,
                 progress,
                 warm=warm if next(attempts) == 0 else None,
+                budget=budget,
                 on_end=on_session_end,
             ),
             text,
@@ -129,13 +131,14 @@ class QwenTtsClient:
         progress: Progress | None,
         *,
         warm: str | None,
+        budget: OpeningBudget | None,
         on_end: Callable[[SessionStats], None] | None,
     ) -> AsyncGenerator[bytes]:
         """Run one session, recording its stats in the history and reporting them at its end."""
         stats = SessionStats(model=model)
         self._history.append(stats)
         session = stream_speech(
-            partial(self._open, model, warm),
+            partial(self._open, model, warm, budget),
             model=model,
             config=config,
             text=text,
@@ -151,11 +154,14 @@ class QwenTtsClient:
             if on_end is not None:
                 on_end(stats)
 
-    async def _open(self, model: str, warm: str | None, stats: SessionStats) -> ReadySession:
+    async def _open(
+        self, model: str, warm: str | None, budget: OpeningBudget | None, stats: SessionStats
+    ) -> ReadySession:
         """Take the warm session of ``warm`` if one is ready, else wait for the limit and connect.
 
         The replacement is asked for only after this request has its rate-limit
-        slot, so a warm session never makes a request wait.
+        slot, so a warm session never makes a request wait. A retry connects
+        within what is left of the request's ``budget``.
         """
         ready = await self.warm.take(warm, model) if warm is not None else None
         if ready is None:
@@ -166,14 +172,20 @@ class QwenTtsClient:
             stats.warm = True
             stats.session_id = ready.session_id
             return ready
-        return await open_session(
+        timeouts = self.timeouts
+        if budget is not None:
+            timeouts = replace(timeouts, connect=budget.connect_timeout(timeouts.connect))
+        ready = await open_session(
             self._http,
             self.endpoint,
             self._api_key,
             model=model,
-            timeouts=self.timeouts,
+            timeouts=timeouts,
             stats=stats,
         )
+        if budget is not None:
+            budget.opened()
+        return ready
 
     async def _open_warm(self, model: str) -> ReadySession | None:
         """Open a session ahead of any request, if the rate limit has a slot free right now."""

@@ -41,7 +41,50 @@ _SERVER_CODES = frozenset({"InternalError", "InternalError.Algo", "ServiceUnavai
 # more often than this is not going to finish the message.
 MAX_RESUMES = 3
 
-type SessionOpener = Callable[[AsyncIterable[str], Progress | None], AsyncGenerator[bytes]]
+type SessionOpener = Callable[
+    [AsyncIterable[str], Progress | None, "OpeningBudget | None"], AsyncGenerator[bytes]
+]
+
+# A retry with less time than this left to connect cannot succeed: fail at once instead.
+_MIN_CONNECT = 0.05
+
+
+class OpeningBudget:
+    """The time a request may spend retrying before its first audio, connects included.
+
+    The clock starts at the first failure, or, when that failure was a connect
+    that never opened, when that connect began; every retry then connects within
+    what is left. So a connection that times out is retried with the rest of
+    the budget, not with a fresh timeout of its own: four hanging connects take
+    the first-audio timeout, not four connect timeouts. Time the caller's text
+    source takes (an LLM thinking) never counts.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        """Start with the clock not running and no connect under way."""
+        self._seconds = seconds
+        self._deadline: float | None = None
+        self._connecting_since: float | None = None
+
+    def connect_timeout(self, usual: float) -> float:
+        """Note that an attempt starts to connect; return how long it may take."""
+        now = asyncio.get_running_loop().time()
+        self._connecting_since = now
+        if self._deadline is None:
+            return usual
+        return max(0.0, min(usual, self._deadline - now))
+
+    def opened(self) -> None:
+        """Note that the attempt's session is open (a later failure starts the clock then)."""
+        self._connecting_since = None
+
+    def allows(self, delay: float) -> bool:
+        """Start the clock if it is not running; tell whether a retry after ``delay`` has time."""
+        now = asyncio.get_running_loop().time()
+        if self._deadline is None:
+            since = now if self._connecting_since is None else self._connecting_since
+            self._deadline = since + self._seconds
+        return now + delay + _MIN_CONNECT < self._deadline
 
 
 def is_retryable(err: QwenTtsError) -> bool:
@@ -92,12 +135,12 @@ async def synthesize_with_retry(  # noqa: PLR0913 - the request's whole policy
 ) -> AsyncGenerator[bytes]:
     """Yield the audio of ``text``, starting a new session when one fails.
 
-    Before the first audio a session is retried with all the text; ``budget``
-    (the first-audio timeout) bounds the time spent retrying, counted from the
-    first failure. After it, with ``resume`` (commit mode), a new session picks
-    up at the first segment not yet spoken completely. ``open_session`` waits
-    for the rate limit. A warm session found gone is no failure: a fresh one
-    starts at once and no attempt is used (``open_session`` offers a warm
+    Before the first audio a session is retried with all the text; ``budget`` (the first-audio
+    timeout) bounds the retries, connects included: ``open_session`` gets the
+    :class:`OpeningBudget` to connect within (``None`` once audio has come). After it,
+    with ``resume`` (commit mode), a new session picks up at the first segment not yet spoken
+    completely. ``open_session`` waits for the rate limit. A warm session found gone is no
+    failure: a fresh one starts at once and no attempt is used (``open_session`` offers a warm
     session to the first attempt only).
     """
     buffer = TextBuffer(text, segmenter)
@@ -110,7 +153,9 @@ async def synthesize_with_retry(  # noqa: PLR0913 - the request's whole policy
         while True:
             try:
                 start = progress.spoken if progress is not None else 0
-                async with aclosing(open_session(buffer.replay(start), progress)) as audio:
+                opening = None if audio_started else retries.budget
+                opened = open_session(buffer.replay(start), progress, opening)
+                async with aclosing(opened) as audio:
                     async for chunk in audio:
                         audio_started = True
                         yield chunk
@@ -151,19 +196,16 @@ class _Retries:
     def __init__(self, policy: RetryPolicy, budget: float) -> None:
         """Start with no attempt failed."""
         self._policy = policy
-        self._budget = budget
+        self.budget = OpeningBudget(budget)
         self._attempt = 0
-        self._deadline: float | None = None
 
     async def pause_or_raise(self, err: QwenTtsError) -> None:
         """Wait before the next attempt, or re-raise ``err`` if there is none to make."""
         self._attempt += 1
         if not is_retryable(err) or self._attempt >= self._policy.attempts:
             raise err
-        loop = asyncio.get_running_loop()
-        self._deadline = self._deadline or loop.time() + self._budget
         delay = self._policy.delay(self._attempt)
-        if loop.time() + delay >= self._deadline:
+        if not self.budget.allows(delay):
             _LOGGER.debug("No time left to retry after %s", type(err).__name__)
             raise err
         _LOGGER.debug(
