@@ -234,6 +234,9 @@ class EmulatorOptions:
     ms_per_char: int = 80
     segment_chars: int = 40
     emit_committed_on_auto_commit: bool = True
+    # DOC-SE answers an explicit commit with input_text_buffer.committed; off plays a service
+    # that does not (clients must not depend on it, A.6).
+    emit_committed_on_commit: bool = True
     # A.8: ``error`` events in the Nov-2025 superset shape (type, param, event_id); False
     # sends the Feb/Mar-2026 shape, which has only the code and the message.
     error_details: bool = True
@@ -1132,7 +1135,7 @@ class _RealtimeSession:
         if not self._buffer:
             raise _WsError("Error committing input text buffer: the buffer is empty.")
         text, self._buffer = self._buffer, ""
-        await self._commit(text, announce=True)
+        await self._commit(text, announce=self._options.emit_committed_on_commit)
 
     async def _commit(self, text: str, *, announce: bool) -> None:
         """Acknowledge a commit and queue its response."""

@@ -120,6 +120,19 @@ async def test_fault_after_audio_started_is_resumed_from_the_broken_sentence(
     assert API_KEY not in caplog.text
 
 
+async def test_resume_does_not_need_committed_events(
+    client: QwenTtsClient, emulator: DashScopeEmulator
+) -> None:
+    """A service that never sends input_text_buffer.committed: responses alone tell the progress."""
+    emulator.options.emit_committed_on_commit = False
+    emulator.drop_connection(after_deltas=MID_SECOND)
+    audio = await _speak(client, SENTENCES)
+    first, second = emulator.sessions
+    assert not [event for event in first.sent if event["type"] == "input_text_buffer.committed"]
+    assert _texts_of(second) == SENTENCES[1:]
+    assert len(audio) == _pcm_bytes("".join(SENTENCES)) + _broken_part(first)
+
+
 async def test_resumed_sessions_wait_for_the_rate_limiter(
     client: QwenTtsClient, emulator: DashScopeEmulator
 ) -> None:
