@@ -27,7 +27,7 @@ from custom_components.qwen_tts_realtime.api import (
     Timeouts,
 )
 
-from .api_helpers import drain, texts
+from .api_helpers import drain, quick_client, texts
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
 from .tls_helpers import make_local_tls
@@ -42,14 +42,7 @@ EVERY_SESSION = MAX_RESUMES + 1
 @pytest.fixture
 def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
     """A client on the emulator with short timeouts for the stall tests."""
-    client = QwenTtsClient(
-        http,
-        API_KEY,
-        Endpoint.from_base_url(emulator.base_url),
-        timeouts=Timeouts(connect=5, first_audio=5, gap=0.5, close=0.5),
-    )
-    client.retry = RetryPolicy(base_delay=0)
-    return client
+    return quick_client(http, emulator)
 
 
 async def _collect(

@@ -8,16 +8,13 @@ import aiohttp
 import pytest
 
 from custom_components.qwen_tts_realtime.api import (
-    Endpoint,
     QwenTtsClient,
     RateLimiter,
-    RetryPolicy,
     SessionConfig,
-    Timeouts,
 )
 from custom_components.qwen_tts_realtime.api.responses import Progress, ResponseTracker
 
-from .api_helpers import drain, texts
+from .api_helpers import broken_response_bytes, drain, quick_client, texts, texts_sent
 from .conftest import API_KEY
 from .dashscope_emulator import DashScopeEmulator, SessionRecord, synth_audio_seconds
 from .tts_helpers import sent_audio_bytes
@@ -33,14 +30,7 @@ MID_SECOND = 9
 @pytest.fixture
 def client(http: aiohttp.ClientSession, emulator: DashScopeEmulator) -> QwenTtsClient:
     """A client that resumes without pausing, with a short gap timeout for the stall."""
-    client = QwenTtsClient(
-        http,
-        API_KEY,
-        Endpoint.from_base_url(emulator.base_url),
-        timeouts=Timeouts(connect=5, first_audio=5, gap=0.5, close=0.5),
-    )
-    client.retry = RetryPolicy(base_delay=0)
-    return client
+    return quick_client(http, emulator)
 
 
 async def _speak(client: QwenTtsClient, chunks: Iterable[str]) -> bytes:
@@ -48,28 +38,11 @@ async def _speak(client: QwenTtsClient, chunks: Iterable[str]) -> bytes:
     return await drain(client.synthesize(FLASH, CONFIG, texts(chunks)))
 
 
-def _texts_of(session: SessionRecord) -> list[str]:
-    """Return the texts a session was sent."""
-    return [event["text"] for event in session.received if "text" in event]
-
-
 def _completed(session: SessionRecord) -> int:
     """Return how many responses of a session completed."""
     return sum(
         event["type"] == "response.done" and event["response"]["status"] == "completed"
         for event in session.sent
-    )
-
-
-def _broken_part(session: SessionRecord) -> int:
-    """Return the audio bytes a session sent after its last completed response."""
-    done = max(
-        index
-        for index, event in enumerate(session.sent)
-        if event["type"] == "response.done" and event["response"]["status"] == "completed"
-    )
-    return sum(
-        event["delta"] for event in session.sent[done:] if event["type"] == "response.audio.delta"
     )
 
 
@@ -107,12 +80,12 @@ async def test_fault_after_audio_started_is_resumed_from_the_broken_sentence(
 
     first, second = emulator.sessions
     assert _completed(first) == 1
-    assert _texts_of(first) == SENTENCES
-    assert _texts_of(second) == SENTENCES[1:]  # the broken sentence, from its start
+    assert texts_sent(first) == SENTENCES
+    assert texts_sent(second) == SENTENCES[1:]  # the broken sentence, from its start
     assert second.finished
     assert len(audio) == sent_audio_bytes(first) + sent_audio_bytes(second)
-    assert len(audio) == _pcm_bytes("".join(SENTENCES)) + _broken_part(first)
-    assert _broken_part(first) > 0
+    assert len(audio) == _pcm_bytes("".join(SENTENCES)) + broken_response_bytes(first)
+    assert broken_response_bytes(first) > 0
     assert "Resume 1 of 3 after" in caplog.text
     assert "from segment 2 of 3" in caplog.text
     for text in SENTENCES:
@@ -129,8 +102,8 @@ async def test_resume_does_not_need_committed_events(
     audio = await _speak(client, SENTENCES)
     first, second = emulator.sessions
     assert not [event for event in first.sent if event["type"] == "input_text_buffer.committed"]
-    assert _texts_of(second) == SENTENCES[1:]
-    assert len(audio) == _pcm_bytes("".join(SENTENCES)) + _broken_part(first)
+    assert texts_sent(second) == SENTENCES[1:]
+    assert len(audio) == _pcm_bytes("".join(SENTENCES)) + broken_response_bytes(first)
 
 
 async def test_resumed_sessions_wait_for_the_rate_limiter(
@@ -184,8 +157,8 @@ async def test_a_resumed_session_gets_the_text_still_to_come(
 
     assert resumed.is_set()
     first, second = emulator.sessions
-    assert _texts_of(first) == SENTENCES[:2]
-    assert _texts_of(second) == SENTENCES[1:]
+    assert texts_sent(first) == SENTENCES[:2]
+    assert texts_sent(second) == SENTENCES[1:]
     assert len(audio) == sent_audio_bytes(first) + sent_audio_bytes(second)
 
 

@@ -19,7 +19,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.qwen_tts_realtime.api import RetryPolicy, Timeouts
 from custom_components.qwen_tts_realtime.api.segmenter import MAX_SEGMENT_CHARS
 
-from .dashscope_emulator import DashScopeEmulator, SessionRecord, synth_audio_seconds
+from .api_helpers import broken_response_bytes, texts_sent
+from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
 from .tts_helpers import (
     MP3_SLACK_PER_RESPONSE,
     decode_audio,
@@ -55,23 +56,6 @@ def resuming(init_integration: MockConfigEntry) -> MockConfigEntry:
     return init_integration
 
 
-def _texts(session: SessionRecord) -> list[str]:
-    """Return the texts a session was sent."""
-    return [event["text"] for event in session.received if "text" in event]
-
-
-def _played_before_the_fault(session: SessionRecord) -> int:
-    """Return the PCM bytes of the response the fault broke (after the last completed one)."""
-    done = max(
-        index
-        for index, event in enumerate(session.sent)
-        if event["type"] == "response.done" and event["response"]["status"] == "completed"
-    )
-    return sum(
-        event["delta"] for event in session.sent[done:] if event["type"] == "response.audio.delta"
-    )
-
-
 async def _assert_heard_everything(emulator: DashScopeEmulator, pcm: bytes) -> None:
     """The listener got all audio of both sessions: the message, and the broken part once more."""
     first, second = emulator.sessions
@@ -81,12 +65,12 @@ async def _assert_heard_everything(emulator: DashScopeEmulator, pcm: bytes) -> N
     ].count(True)
     assert spoken == 1
     # Resumed at the broken sentence, from its start; in order, nothing missing.
-    assert _texts(second)[0] == _texts(first)[spoken]
-    assert "".join(_texts(first)[:spoken] + _texts(second)) == MESSAGE
+    assert texts_sent(second)[0] == texts_sent(first)[spoken]
+    assert "".join(texts_sent(first)[:spoken] + texts_sent(second)) == MESSAGE
     assert second.finished
     assert len(pcm) == sent_audio_bytes(first) + sent_audio_bytes(second)
     message_bytes = round(synth_audio_seconds(MESSAGE, emulator.options.ms_per_char) * 24000) * 2
-    assert len(pcm) == message_bytes + _played_before_the_fault(first)
+    assert len(pcm) == message_bytes + broken_response_bytes(first)
     await emulator.wait_sessions_closed()
     assert not [task for task in asyncio.all_tasks() if task.get_name().startswith("qwen_tts")]
 
@@ -122,7 +106,7 @@ async def test_announcement_is_resumed(
     FAULTS[fault](emulator)
     body = await _speak(hass, hass_client, "wav")
 
-    assert _texts(emulator.sessions[0]) == SENTENCES
+    assert texts_sent(emulator.sessions[0]) == SENTENCES
     await _assert_heard_everything(emulator, read_wav(body).frames)
 
 
@@ -178,7 +162,10 @@ async def test_streamed_answer_is_resumed(
     audio = b"".join([chunk async for chunk in stream.async_stream_result()])
 
     # The start of the last sentence was still being written: the first session never got it.
-    assert "".join(_texts(emulator.sessions[0])) == "今天天气很好。Let's go for a walk in the park!"
+    assert (
+        "".join(texts_sent(emulator.sessions[0]))
+        == "今天天气很好。Let's go for a walk in the park!"
+    )
     await _assert_heard_everything(emulator, read_wav(audio).frames)
 
 
@@ -195,7 +182,7 @@ async def test_a_very_long_message_goes_out_in_bounded_appends(
     audio = b"".join([chunk async for chunk in stream.async_stream_result()])
 
     [session] = emulator.sessions
-    appended = _texts(session)
+    appended = texts_sent(session)
     assert "".join(appended) == message
     assert max(len(text) for text in appended) <= MAX_SEGMENT_CHARS
     assert read_wav(audio).seconds == pytest.approx(synth_audio_seconds(message, 1), abs=1e-9)
