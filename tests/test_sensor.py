@@ -1,11 +1,10 @@
 """Sensors: what an account's speech was billed, and how each profile's last request went."""
 
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 from homeassistant.components import tts
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
@@ -19,16 +18,13 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.qwen_tts_realtime.const import (
-    CONF_MODEL,
-    CONF_VOICE,
-    DEFAULT_PROFILE,
     DOMAIN,
-    SUBENTRY_TTS,
 )
 from custom_components.qwen_tts_realtime.reports import RequestReport, report_signal
 
 from .conftest import PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator
+from .tts_helpers import add_legacy_profile
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
@@ -148,17 +144,7 @@ async def test_first_generation_model_counts_tokens(
 ) -> None:
     """qwen-tts-realtime bills tokens: with such a profile the tokens sensor is on and counts."""
     mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_add_subentry(
-        mock_config_entry,
-        ConfigSubentry(
-            data=MappingProxyType(
-                {**DEFAULT_PROFILE, CONF_MODEL: "qwen-tts-realtime", CONF_VOICE: "Serena"}
-            ),
-            subentry_type=SUBENTRY_TTS,
-            title="Legacy",
-            unique_id=None,
-        ),
-    )
+    add_legacy_profile(hass, mock_config_entry)
     await _setup(hass, mock_config_entry)
     assert _state(hass, TOKENS).state == "0"
 

@@ -15,7 +15,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_mock_service,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -32,7 +31,7 @@ from custom_components.qwen_tts_realtime.const import (
 from .conftest import API_KEY, PROFILE_SUBENTRY_ID
 from .dashscope_emulator import DashScopeEmulator
 from .local_tts import LOCAL, LocalEngine, async_set_up_local_engine, local_seconds
-from .tts_helpers import decode_audio, read_wav, retrieve_media
+from .tts_helpers import decode_audio, read_wav, speak_to_player
 
 CHERRY = "tts.cherry"
 SERENA = "tts.serena"
@@ -139,28 +138,6 @@ async def _assert_nothing_left(hass: HomeAssistant, emulator: DashScopeEmulator)
     assert [child.name() for child in running if "ffmpeg" in child.name()] == []
 
 
-async def _speak(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, options: dict[str, Any]
-) -> bytes:
-    """Speak MESSAGE to a player with tts.speak and return what the player fetched."""
-    calls = async_mock_service(hass, "media_player", "play_media")
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": CHERRY,
-            "media_player_entity_id": "media_player.kitchen",
-            "message": MESSAGE,
-            "language": "zh-CN",
-            "options": options,
-        },
-        blocking=True,
-    )
-    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
-    assert status is HTTPStatus.OK
-    return body
-
-
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_the_fallback_speaks_when_dashscope_cannot(
     hass: HomeAssistant,
@@ -175,7 +152,9 @@ async def test_the_fallback_speaks_when_dashscope_cannot(
     """Outage, server errors, a revoked key: the player gets the whole message as WAV."""
     await FAULTS[fault](emulator)
 
-    body = await _speak(hass, hass_client, {tts.ATTR_PREFERRED_FORMAT: "wav"})
+    body = await speak_to_player(
+        hass, hass_client, MESSAGE, {tts.ATTR_PREFERRED_FORMAT: "wav"}, language="zh-CN"
+    )
 
     audio = read_wav(body)
     assert (audio.sample_rate, audio.channels, audio.sample_width) == (24000, 1, 2)
@@ -225,7 +204,9 @@ async def test_the_fallback_comes_in_the_format_the_caller_asked_for(
     """Media players get MP3, satellites their WAV, others what they ask for."""
     await _outage(emulator)
 
-    audio = await decode_audio(await _speak(hass, hass_client, options))
+    audio = await decode_audio(
+        await speak_to_player(hass, hass_client, MESSAGE, options, language="zh-CN")
+    )
 
     assert (audio.codec, audio.sample_rate, audio.channels) == (codec, rate, 1)
     slack = CODEC_SLACK if codec in {"mp3", "opus"} else 0.002

@@ -8,12 +8,11 @@ the second sentence that was played before the fault.
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
-from http import HTTPStatus
 
 import pytest
 from homeassistant.components import tts
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.qwen_tts_realtime.api import RetryPolicy, Timeouts
@@ -25,8 +24,8 @@ from .tts_helpers import (
     MP3_SLACK_PER_RESPONSE,
     decode_audio,
     read_wav,
-    retrieve_media,
     sent_audio_bytes,
+    speak_to_player,
 )
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
@@ -75,25 +74,6 @@ async def _assert_heard_everything(emulator: DashScopeEmulator, pcm: bytes) -> N
     assert not [task for task in asyncio.all_tasks() if task.get_name().startswith("qwen_tts")]
 
 
-async def _speak(hass: HomeAssistant, hass_client: ClientSessionGenerator, fmt: str) -> bytes:
-    """Speak MESSAGE to a player in ``fmt`` and return what the player fetched."""
-    calls = async_mock_service(hass, "media_player", "play_media")
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": CHERRY,
-            "media_player_entity_id": "media_player.kitchen",
-            "message": MESSAGE,
-            "options": {tts.ATTR_PREFERRED_FORMAT: fmt},
-        },
-        blocking=True,
-    )
-    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
-    assert status is HTTPStatus.OK
-    return body
-
-
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_announcement_is_resumed(
     hass: HomeAssistant,
@@ -104,7 +84,7 @@ async def test_announcement_is_resumed(
 ) -> None:
     """tts.speak to a player (WAV): a fault mid-message, and the player still gets all of it."""
     FAULTS[fault](emulator)
-    body = await _speak(hass, hass_client, "wav")
+    body = await speak_to_player(hass, hass_client, MESSAGE, {tts.ATTR_PREFERRED_FORMAT: "wav"})
 
     assert texts_sent(emulator.sessions[0]) == SENTENCES
     await _assert_heard_everything(emulator, read_wav(body).frames)
@@ -122,7 +102,7 @@ async def test_resumed_mp3_decodes_whole(
     message and at most the broken sentence once more (plus the encoder's frames).
     """
     emulator.drop_connection(after_deltas=MID_SECOND)
-    body = await _speak(hass, hass_client, "mp3")
+    body = await speak_to_player(hass, hass_client, MESSAGE, {tts.ATTR_PREFERRED_FORMAT: "mp3"})
 
     first, second = emulator.sessions
     assert second.config["response_format"] == "mp3"

@@ -3,26 +3,17 @@
 import asyncio
 import logging
 from collections.abc import AsyncGenerator
-from http import HTTPStatus
-from types import MappingProxyType
 
 import pytest
 from homeassistant.components import tts
-from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.qwen_tts_realtime.api import RateLimiter, RetryPolicy, Timeouts
-from custom_components.qwen_tts_realtime.const import (
-    CONF_MODEL,
-    CONF_VOICE,
-    DEFAULT_PROFILE,
-    SUBENTRY_TTS,
-)
 
 from .dashscope_emulator import DashScopeEmulator, synth_audio_seconds
-from .tts_helpers import read_wav, retrieve_media
+from .tts_helpers import add_legacy_profile, read_wav, speak_to_player
 
 pytestmark = pytest.mark.usefixtures("mock_tts_cache_dir")
 
@@ -61,25 +52,6 @@ def fast_retries(init_integration: MockConfigEntry) -> MockConfigEntry:
     return init_integration
 
 
-async def _speak_wav(hass: HomeAssistant, hass_client: ClientSessionGenerator) -> bytes:
-    """Speak MESSAGE to a player as WAV and return what the player fetched."""
-    calls = async_mock_service(hass, "media_player", "play_media")
-    await hass.services.async_call(
-        "tts",
-        "speak",
-        {
-            "entity_id": CHERRY,
-            "media_player_entity_id": "media_player.kitchen",
-            "message": MESSAGE,
-            "options": {tts.ATTR_PREFERRED_FORMAT: "wav"},
-        },
-        blocking=True,
-    )
-    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
-    assert status is HTTPStatus.OK
-    return body
-
-
 @pytest.mark.parametrize("status", [429, 500])
 async def test_refused_handshake_is_retried(
     hass: HomeAssistant,
@@ -92,7 +64,7 @@ async def test_refused_handshake_is_retried(
     emulator.fail_next_handshake(status)
     emulator.fail_next_handshake(status)
 
-    body = await _speak_wav(hass, hass_client)
+    body = await speak_to_player(hass, hass_client, MESSAGE, {tts.ATTR_PREFERRED_FORMAT: "wav"})
 
     expected = synth_audio_seconds(MESSAGE, emulator.options.ms_per_char)
     assert read_wav(body).seconds == pytest.approx(expected, abs=1 / 24000)
@@ -140,17 +112,7 @@ async def test_burst_beyond_the_model_limit_waits_its_turn(
     emulator.options.rpm_limits = {"qwen-tts-realtime": 10}
     emulator.options.clock = clock.time
     mock_config_entry.add_to_hass(hass)
-    hass.config_entries.async_add_subentry(
-        mock_config_entry,
-        ConfigSubentry(
-            data=MappingProxyType(
-                {**DEFAULT_PROFILE, CONF_MODEL: "qwen-tts-realtime", CONF_VOICE: "Serena"}
-            ),
-            subentry_type=SUBENTRY_TTS,
-            title="Legacy",
-            unique_id=None,
-        ),
-    )
+    add_legacy_profile(hass, mock_config_entry)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     client = mock_config_entry.runtime_data.client

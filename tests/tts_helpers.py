@@ -6,12 +6,22 @@ import json
 import wave
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 from homeassistant.components import media_source, tts
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from mutagen.ogg import OggPage
+from pytest_homeassistant_custom_component.common import async_mock_service
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.qwen_tts_realtime.const import (
+    CONF_MODEL,
+    CONF_VOICE,
+    DEFAULT_PROFILE,
+    SUBENTRY_TTS,
+)
 
 from .dashscope_emulator import SessionRecord
 
@@ -104,6 +114,35 @@ async def retrieve_media(
     return HTTPStatus(response.status), await response.read()
 
 
+async def speak_to_player(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    message: str,
+    options: dict[str, Any],
+    **extra: Any,
+) -> bytes:
+    """Speak with ``tts.speak`` (tts.cherry) to a player; return the audio the player fetched.
+
+    The fetch must succeed (HTTP 200): what a player plays is what these tests measure.
+    """
+    calls = async_mock_service(hass, "media_player", "play_media")
+    await hass.services.async_call(
+        "tts",
+        "speak",
+        {
+            "entity_id": "tts.cherry",
+            "media_player_entity_id": "media_player.kitchen",
+            "message": message,
+            "options": options,
+            **extra,
+        },
+        blocking=True,
+    )
+    status, body = await retrieve_media(hass, hass_client, calls[0].data["media_content_id"])
+    assert status is HTTPStatus.OK
+    return body
+
+
 def received_events(session: SessionRecord) -> list[dict[str, Any]]:
     """Return the client events a session received, with the volatile event ids normalised."""
     return [
@@ -135,3 +174,18 @@ class Pages:
     def packets(self) -> list[bytes]:
         """Return the packets of the stream, joined across pages."""
         return list(OggPage.to_packets(self.pages, strict=True))  # type: ignore[no-untyped-call]
+
+
+def add_legacy_profile(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Give the account a first-generation (qwen-tts-realtime, 10 RPM) profile: tts.legacy."""
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(
+                {**DEFAULT_PROFILE, CONF_MODEL: "qwen-tts-realtime", CONF_VOICE: "Serena"}
+            ),
+            subentry_type=SUBENTRY_TTS,
+            title="Legacy",
+            unique_id=None,
+        ),
+    )
